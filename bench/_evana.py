@@ -1,0 +1,99 @@
+"""Bench plumbing for evana itself: load a generated set into a database, run a real server."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+
+from evana.schema import NormalizedEvent
+from evana.server._keys import KeyService
+from evana.server._storage import Database, EventStore, upgrade
+
+from .data import EventSet
+
+__all__ = ["PG_SERVER", "fresh_postgres", "load", "read_key", "serve"]
+
+PG_SERVER = os.environ.get("EVANA_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
+_EVANA = shutil.which("evana", path=os.path.dirname(sys.executable)) or "evana"
+
+
+def fresh_postgres(name: str) -> str:
+    """Drop and create database ``name`` on the bench server; return its SQLAlchemy URL."""
+    import psycopg
+
+    admin = PG_SERVER.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{PG_SERVER}/{name}"
+
+
+def load(url: str, data: EventSet, chunk: int = 10_000) -> float:
+    """Migrate ``url`` and store every event through evana's storage layer; return seconds."""
+    db = Database(url)
+    upgrade(db)
+    store = EventStore(db)
+    now = dt.datetime.now(dt.UTC)
+    start = time.perf_counter()
+    for first in range(0, len(data), chunk):
+        rows = [
+            NormalizedEvent(i, n, u, t, None, now) for i, n, u, t in data.rows(first, first + chunk)
+        ]
+        store.write(rows)
+    elapsed = time.perf_counter() - start
+    db.dispose()
+    return elapsed
+
+
+def read_key(url: str) -> str:
+    """A new read key in database ``url``."""
+    db = Database(url)
+    try:
+        return KeyService(db).create("read", "bench").key
+    finally:
+        db.dispose()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def serve(database_url: str, cwd: Path, **env: str) -> Iterator[str]:
+    """Run ``evana serve`` on ``database_url`` (plus ``EVANA_*`` env) until the block ends."""
+    port = _free_port()
+    log = (cwd / f"serve-{port}.log").open("w")
+    proc = subprocess.Popen(
+        [_EVANA, "serve", "--port", str(port), "--log-level", "warning"],
+        cwd=cwd,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "EVANA_DATABASE_URL": database_url, **env},
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            with contextlib.suppress(httpx.HTTPError):
+                if httpx.get(f"{url}/readyz", timeout=2).status_code == 200:
+                    break
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"evana serve did not start; see {log.name}")
+            time.sleep(0.1)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(30)
+        log.close()

@@ -1,0 +1,383 @@
+"""Ingest at scale: evana's full production path against raw COPY and the row-by-row design.
+
+Three ways to put the same generated events into PostgreSQL, measured in one run:
+
+- **raw COPY**: binary COPY into a plain ``events`` table with a primary key and a timestamp
+  index (the physical limit: no validation, no rollups, no network hop);
+- **row by row**: "SELECT exists, then INSERT", one transaction per event (the decision
+  record's literal design; measured on a sample, it is slow);
+- **evana**: HTTP requests → ``evana serve`` (validate, publish) → NATS JetStream →
+  ``evana worker`` processes → PostgreSQL with every rollup maintained, timed from the first
+  request until the last event shows in the reports.
+
+Request bodies are encoded before the clock starts, so the sender's JSON work does not compete
+with the server for this machine's cores (clients normally run elsewhere).
+
+    python -m bench.ingest                         # 2M events
+    python -m bench.ingest --events 50000 --users 2000   # CI smoke
+"""
+
+from __future__ import annotations
+
+import argparse
+import concurrent.futures
+import contextlib
+import datetime as dt
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+
+from ._cpu import CpuMeter, pids_matching
+from ._evana import fresh_postgres, serve
+from ._report import print_table, write_json
+from .data import EVENT_NAMES, EventSet, generate
+
+TARGET_COPY = 0.5
+TARGET_ROW_BY_ROW = 50.0
+_EVANA = shutil.which("evana", path=os.path.dirname(sys.executable)) or "evana"
+
+
+# The table both baselines load: what DESIGN.md names `events`, with its two indexes.
+_PLAIN_TABLE = (
+    "CREATE TABLE events (event_id uuid PRIMARY KEY, event text NOT NULL,"
+    " user_id text NOT NULL, timestamp timestamptz NOT NULL, properties jsonb,"
+    " received_at timestamptz NOT NULL)"
+)
+
+
+def _plain(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://")
+
+
+def raw_copy(data: EventSet, database: str) -> float:
+    """Binary COPY of every event into a plain indexed table; return events/s."""
+    url = _plain(fresh_postgres(database))
+    now = dt.datetime.now(dt.UTC)
+    with psycopg.connect(url) as conn:
+        conn.execute(_PLAIN_TABLE)
+        conn.execute("CREATE INDEX ON events (timestamp)")
+        conn.commit()
+        rows = [(i, n, u, t, None, now) for i, n, u, t in data.rows()]
+        start = time.perf_counter()
+        with conn.cursor() as cur, cur.copy("COPY events FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["uuid", "text", "text", "timestamptz", "jsonb", "timestamptz"])
+            for row in rows:
+                copy.write_row(row)
+        conn.commit()
+        return len(rows) / (time.perf_counter() - start)
+
+
+def copy_from_json(data: EventSet, database: str) -> float:
+    """Parse the JSON lines and binary-COPY them into a plain indexed table; return events/s.
+
+    What an expert would script to load an export of events: no validation, no rollups, no
+    idempotency, but the same starting point as evana (JSON text) — parsing included.
+    """
+    url = _plain(fresh_postgres(database))
+    lines = list(data.json_lines())
+    now = dt.datetime.now(dt.UTC)
+    with psycopg.connect(url) as conn:
+        conn.execute(_PLAIN_TABLE)
+        conn.execute("CREATE INDEX ON events (timestamp)")
+        conn.commit()
+        start = time.perf_counter()
+        with conn.cursor() as cur, cur.copy("COPY events FROM STDIN (FORMAT BINARY)") as copy:
+            copy.set_types(["uuid", "text", "text", "timestamptz", "jsonb", "timestamptz"])
+            for line in lines:
+                event = json.loads(line)
+                copy.write_row(
+                    (
+                        uuid.UUID(event["event_id"]),
+                        event["event"],
+                        event["user_id"],
+                        dt.datetime.fromisoformat(event["timestamp"]),
+                        event.get("properties"),
+                        now,
+                    )
+                )
+        conn.commit()
+        return len(lines) / (time.perf_counter() - start)
+
+
+def row_by_row(data: EventSet, database: str, sample: int) -> float:
+    """SELECT exists, then INSERT, one committed transaction per event; return events/s."""
+    url = _plain(fresh_postgres(database))
+    now = dt.datetime.now(dt.UTC)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute(_PLAIN_TABLE)
+        conn.execute("CREATE INDEX ON events (timestamp)")
+        rows = list(data.rows(0, sample))
+        start = time.perf_counter()
+        for event_id, name, user, stamp in rows:
+            with conn.transaction():
+                found = conn.execute(
+                    "SELECT 1 FROM events WHERE event_id = %s", (event_id,)
+                ).fetchone()
+                if found is None:
+                    conn.execute(
+                        "INSERT INTO events VALUES (%s, %s, %s, %s, NULL, %s)",
+                        (event_id, name, user, stamp, now),
+                    )
+        return len(rows) / (time.perf_counter() - start)
+
+
+def bodies(data: EventSet, batch: int) -> list[bytes]:
+    """Request bodies of ``batch`` events each, as the SDK sends them (JSON)."""
+    lines = list(data.json_lines())
+    return [
+        ('{"events":[' + ",".join(lines[i : i + batch]) + "]}").encode()
+        for i in range(0, len(lines), batch)
+    ]
+
+
+@contextlib.contextmanager
+def workers(
+    count: int, concurrency: int, env: dict[str, str], cwd: Path
+) -> Iterator[list[subprocess.Popen[bytes]]]:
+    """``count`` ``evana worker`` processes until the block ends."""
+    procs = []
+    for n in range(count):
+        log = (cwd / f"worker-{n}.log").open("w")
+        procs.append(
+            subprocess.Popen(
+                [_EVANA, "worker", "--concurrency", str(concurrency), "--metrics-port", "0"],
+                cwd=cwd,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env={**os.environ, **env},
+            )
+        )
+    try:
+        yield procs
+    finally:
+        for proc in procs:
+            proc.terminate()
+        for proc in procs:
+            proc.wait(60)
+
+
+def counted(http: httpx.Client, data: EventSet) -> int:
+    """Events the reports count over the whole data set (sum of every name's events)."""
+    report = http.get(
+        "/v1/stats/top-events",
+        params={
+            "since": data.first_day.isoformat(),
+            "until": data.last_day.isoformat(),
+            "limit": len(EVENT_NAMES) + 10,
+        },
+    ).json()
+    return sum(row["count"] for row in report["events"])
+
+
+def evana_path(data: EventSet, args: argparse.Namespace, workdir: Path) -> dict[str, Any]:
+    """Send every event through the production path; return the timings."""
+    url = fresh_postgres(args.database)
+    prefix = f"bench_{uuid.uuid4().hex[:8]}"
+    env = {
+        "EVANA_DATABASE_URL": url,
+        "EVANA_NATS_URL": args.nats_url,
+        "EVANA_NATS_SUBJECT_PREFIX": prefix,
+        "EVANA_MAX_BATCH_EVENTS": str(max(5000, args.batch)),
+    }
+    payloads = bodies(data, args.batch)
+    with (
+        serve(url, workdir, **env) as api,
+        workers(args.workers, args.worker_concurrency, env, workdir) as procs,
+    ):
+        key = _admin_key(url)
+        accepted = 0
+        lock = threading.Lock()
+        limits = httpx.Limits(max_connections=args.senders)
+
+        with httpx.Client(
+            base_url=api, headers={"X-API-Key": key}, timeout=120, limits=limits
+        ) as http:
+
+            def send(body: bytes) -> None:
+                nonlocal accepted
+                for _ in range(20):
+                    response = http.post(
+                        "/v1/events", content=body, headers={"Content-Type": "application/json"}
+                    )
+                    if response.status_code == 202:
+                        with lock:
+                            accepted += response.json()["accepted"]
+                        return
+                    time.sleep(0.2)
+                raise RuntimeError(f"batch refused: {response.status_code} {response.text}")
+
+            port = api.rsplit(":", 1)[1]
+            meter = CpuMeter(
+                {
+                    "api": pids_matching(f"evana serve --port {port}"),
+                    "workers": [proc.pid for proc in procs],
+                    "postgresql": "^postgres",
+                    "nats": "nats-server",
+                    "sender (this process)": [os.getpid()],
+                }
+            )
+            meter.start()
+            start = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(args.senders) as pool:
+                list(pool.map(send, payloads))
+            sent = time.perf_counter() - start
+            while (seen := counted(http, data)) < len(data):
+                if time.perf_counter() - start > 3600:
+                    raise RuntimeError(f"only {seen} of {len(data)} events arrived")
+                time.sleep(0.05)
+            total = time.perf_counter() - start
+            cpu = meter.stop()
+            exact = counted(http, data) == len(data)
+    _drop_streams(args.nats_url, prefix)
+    return {
+        "events": len(data),
+        "accepted": accepted,
+        "send_seconds": sent,
+        "seconds": total,
+        "events_per_second": len(data) / total,
+        "api_events_per_second": len(data) / sent,
+        "exact": exact,
+        "cpu_seconds": cpu,
+        "cpu_us_per_event": {name: 1e6 * seconds / len(data) for name, seconds in cpu.items()},
+    }
+
+
+def _admin_key(url: str) -> str:
+    from evana.server._keys import KeyService
+    from evana.server._storage import Database
+
+    db = Database(url)
+    try:
+        return KeyService(db).create("admin", "bench").key
+    finally:
+        db.dispose()
+
+
+def _drop_streams(nats_url: str, prefix: str) -> None:
+    import asyncio
+
+    import nats
+
+    async def drop() -> None:
+        nc = await nats.connect(nats_url)
+        js = nc.jetstream()
+        for info in await js.streams_info():
+            if info.config.name.lower().startswith(prefix.lower()):
+                await js.delete_stream(info.config.name)
+        with contextlib.suppress(Exception):
+            await js.delete_key_value(f"{prefix.upper()}_RETRIES")
+        await nc.close()
+
+    asyncio.run(drop())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=2_000_000)
+    parser.add_argument("--users", type=int, default=40_000)
+    parser.add_argument("--days", type=int, default=90)
+    parser.add_argument("--batch", type=int, default=1000, help="events per request")
+    parser.add_argument("--senders", type=int, default=8, help="requests in flight")
+    parser.add_argument("--workers", type=int, default=1, help="evana worker processes")
+    parser.add_argument("--worker-concurrency", type=int, default=2)
+    parser.add_argument(
+        "--row-sample", type=int, default=3000, help="events for the row-by-row baseline"
+    )
+    parser.add_argument(
+        "--nats-url", default=os.environ.get("EVANA_BENCH_NATS", "nats://127.0.0.1:4222")
+    )
+    parser.add_argument("--database", default="evana_bench_ingest")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    data = generate(args.events, args.users, args.days)
+    print(f"{len(data):,} events, {args.users:,} users, {data.first_day} to {data.last_day}")
+    workdir = Path(tempfile.mkdtemp(prefix="evana-ingest-"))
+    copy_rate = raw_copy(data, args.database)
+    print(f"raw COPY: {copy_rate:,.0f} events/s")
+    json_rate = copy_from_json(data, args.database)
+    print(f"COPY from JSON lines: {json_rate:,.0f} events/s")
+    row_rate = row_by_row(data, args.database, min(args.row_sample, len(data)))
+    print(f"row by row: {row_rate:,.0f} events/s")
+    ours = evana_path(data, args, workdir)
+    print(
+        f"evana: {ours['events_per_second']:,.0f} events/s end to end (API accepted {ours['api_events_per_second']:,.0f}/s)"
+    )
+    rows = [
+        ["raw COPY (plain indexed table)", copy_rate, 1.0, ""],
+        ["COPY from JSON lines (parse, then binary COPY)", json_rate, json_rate / copy_rate, ""],
+        ["row by row (SELECT, then INSERT)", row_rate, row_rate / copy_rate, ""],
+        [
+            "evana: HTTP → API → JetStream → worker → PostgreSQL + rollups",
+            ours["events_per_second"],
+            ours["events_per_second"] / copy_rate,
+            f"{ours['events_per_second'] / row_rate:,.0f}x row by row",
+        ],
+    ]
+    print_table(
+        f"Ingest of {len(data):,} events into PostgreSQL",
+        ["path", "events/s", "x raw COPY", ""],
+        rows,
+    )
+    print_table(
+        f"Where evana's CPU went ({ours['seconds']:.1f} s wall on {os.cpu_count()} cores)",
+        ["process", "CPU s", "µs per event", "share of cores"],
+        [
+            [
+                name,
+                seconds,
+                ours["cpu_us_per_event"][name],
+                seconds / ours["seconds"] / (os.cpu_count() or 1),
+            ]
+            for name, seconds in ours["cpu_seconds"].items()
+        ],
+    )
+    ratio_copy = ours["events_per_second"] / copy_rate
+    ratio_row = ours["events_per_second"] / row_rate
+    ratio_json = ours["events_per_second"] / json_rate
+    print(
+        f"\nevana / raw COPY = {ratio_copy:.2f} (target ≥ {TARGET_COPY}); evana / COPY from JSON lines = {ratio_json:.2f}; evana / row by row = {ratio_row:,.0f} (target ≥ {TARGET_ROW_BY_ROW:.0f}); reports exact: {ours['exact']}"
+    )
+    path = write_json(
+        "ingest",
+        {
+            "events": len(data),
+            "users": args.users,
+            "batch": args.batch,
+            "senders": args.senders,
+            "workers": args.workers,
+            "worker_concurrency": args.worker_concurrency,
+            "raw_copy_events_per_second": copy_rate,
+            "row_by_row_events_per_second": row_rate,
+            "copy_from_json_events_per_second": json_rate,
+            "ratio_to_copy_from_json": ratio_json,
+            "row_by_row_sample": min(args.row_sample, len(data)),
+            "evana": ours,
+            "ratio_to_copy": ratio_copy,
+            "ratio_to_row_by_row": ratio_row,
+            "meets_copy_target": ratio_copy >= TARGET_COPY,
+            "meets_row_target": ratio_row >= TARGET_ROW_BY_ROW,
+        },
+        args.json,
+    )
+    print(f"wrote {path}")
+    if not ours["exact"]:
+        raise SystemExit("the reports do not count every event exactly once")
+
+
+if __name__ == "__main__":
+    main()

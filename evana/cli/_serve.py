@@ -1,0 +1,74 @@
+"""``evana serve``: run the API."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from evana._version import __version__
+
+from ._config import load_settings
+from ._output import console
+from ._server_deps import server
+
+__all__ = ["serve"]
+
+
+def serve(
+    host: Annotated[
+        str | None, typer.Option(help="Interface to listen on (env EVANA_HOST, default 127.0.0.1)")
+    ] = None,
+    port: Annotated[int | None, typer.Option(help="Port (env EVANA_PORT, default 8000)")] = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(help="SQLAlchemy URL (env EVANA_DATABASE_URL, default sqlite:///./evana.db)"),
+    ] = None,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+) -> None:
+    """Run the API: embedded (SQLite, in-process writes) unless EVANA_NATS_URL is set.
+
+    On an empty database it creates an admin key and prints it once.
+
+    Example: evana serve --port 8000
+    """
+    settings = load_settings(host=host, port=port, database_url=database_url)
+    srv = server()
+    import uvicorn
+
+    created = srv.prepare(settings)
+    if created is not None:
+        console.print(
+            "[bold]Created the first admin key. It is shown only this once; store it now:[/]"
+        )
+        console.print(f"admin key: {created.key}", soft_wrap=True)
+        console.print(f"  export EVANA_API_KEY={created.key}", soft_wrap=True)
+    mode = (
+        f"production mode (NATS {settings.nats_servers})"
+        if not settings.embedded
+        else "embedded mode (in-process writes)"
+    )
+    console.print(
+        f"evana {__version__} on http://{settings.host}:{settings.port} — {mode},"
+        f" database {_redact(settings.database_url)}",
+        soft_wrap=True,
+    )
+    from evana.server._logging import configure_logging
+
+    # evana's own lines (one per written batch, erasures, outages) as logfmt on stderr;
+    # uvicorn keeps its own handlers for access and server lines.
+    configure_logging(log_level)
+    uvicorn.run(
+        srv.create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=log_level,
+        proxy_headers=True,
+    )
+
+
+def _redact(url: str) -> str:
+    """A database URL without its password."""
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)

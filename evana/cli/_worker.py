@@ -1,0 +1,66 @@
+"""``evana worker``: consume batches from NATS JetStream and write them to the database."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Annotated
+
+import typer
+
+from evana._version import __version__
+
+from ._config import load_settings
+from ._errors import CliError
+from ._output import err_console
+from ._server_deps import server
+
+__all__ = ["worker"]
+
+
+def worker(
+    concurrency: Annotated[
+        int | None,
+        typer.Option(
+            "--concurrency", "-c", help="Batches written at once (env EVANA_WORKER_CONCURRENCY; 1)"
+        ),
+    ] = None,
+    metrics_port: Annotated[
+        int | None,
+        typer.Option(help="Prometheus metrics port, 0 for none (env EVANA_METRICS_PORT; 9464)"),
+    ] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="SQLAlchemy URL (env EVANA_DATABASE_URL)")
+    ] = None,
+    nats_url: Annotated[str | None, typer.Option(help="NATS server (env EVANA_NATS_URL)")] = None,
+    log_level: Annotated[str, typer.Option(help="debug, info, warning or error")] = "info",
+) -> None:
+    """Write the events the API queued in NATS to the database (production mode).
+
+    Run as many as you like: they share one durable consumer.
+
+    SIGTERM or Ctrl-C finishes the batches in hand and exits 0.
+
+    Example: EVANA_NATS_URL=nats://localhost:4222 evana worker --concurrency 4
+    """
+    settings = load_settings(
+        database_url=database_url,
+        nats_url=nats_url,
+        worker_concurrency=concurrency,
+        metrics_port=metrics_port,
+    )
+    if settings.embedded:
+        raise CliError(
+            "evana worker needs NATS: set EVANA_NATS_URL (without it, `evana serve` writes"
+            " events itself)"
+        )
+    server()
+    from evana.server._logging import configure_logging
+    from evana.server._worker import Worker
+
+    configure_logging(log_level)
+    err_console.print(
+        f"evana {__version__} worker: {settings.nats_subject_prefix}.ingest on"
+        f" {settings.nats_servers}, concurrency {settings.worker_concurrency}",
+        soft_wrap=True,
+    )
+    asyncio.run(Worker(settings).run())

@@ -1,0 +1,57 @@
+"""Authentication, rate limit and scopes as FastAPI dependencies (security schemes in OpenAPI).
+
+Order matters: the key is authenticated first (401), then charged a token of its rate limit
+(429), then its scope is checked (403). A key that keeps asking for what its scope forbids is
+throttled too, and nobody without a valid key can drain another key's bucket.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated
+
+from fastapi import Depends, Request, Security
+from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBearer
+
+from evana.errors import PermissionDeniedError, RateLimitedError
+
+from ._keys import Scope, allows
+from ._state import AppState, get_state
+from ._storage import KeyRecord
+
+__all__ = ["require"]
+
+_api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An evana API key.")
+_bearer = HTTPBearer(auto_error=False, description="The same API key as a bearer token.")
+
+
+def require(scope: Scope) -> Callable[..., KeyRecord]:
+    """A dependency that admits keys of ``scope`` (or admin): 401 without a valid key, 429 over
+    the key's rate limit, 403 for another scope.
+
+    >>> from fastapi import APIRouter
+    >>> router = APIRouter(dependencies=[Depends(require("read"))])
+    """
+
+    def dependency(
+        request: Request,
+        state: Annotated[AppState, Depends(get_state)],
+        api_key: Annotated[str | None, Security(_api_key)] = None,
+        bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
+    ) -> KeyRecord:
+        record = state.keys.authenticate(api_key or (bearer.credentials if bearer else None))
+        if state.limiter is not None:
+            try:
+                state.limiter.check(record.key_id)
+            except RateLimitedError:
+                state.metrics.requests_rate_limited.inc()
+                raise
+        if not allows(record.scope, scope):
+            raise PermissionDeniedError(
+                f"this key has scope {record.scope!r}; {request.method} {request.url.path}"
+                f" needs scope {scope!r} (or 'admin')"
+            )
+        return record
+
+    dependency.__name__ = f"require_{scope}"
+    return dependency

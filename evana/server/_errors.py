@@ -1,0 +1,77 @@
+"""One place that renders every error as ``{"error": ..., "detail": ...}`` with its status."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException
+
+from evana.errors import APIError, StorageError, TransientStorageError
+from evana.schema import ErrorBody
+
+__all__ = ["ERROR_RESPONSES", "install_error_handlers"]
+
+log = logging.getLogger("evana.api")
+
+_HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 400: "bad_request"}
+
+#: OpenAPI documentation of the error answers every route may give.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: {"model": ErrorBody, "description": "Missing, unknown or revoked API key"},
+    403: {"model": ErrorBody, "description": "The key's scope does not allow this"},
+    422: {"model": ErrorBody, "description": "Invalid request"},
+    503: {"model": ErrorBody, "description": "Temporarily unavailable; retry after Retry-After"},
+}
+
+
+def _render(
+    status: int, error: str, detail: Any, headers: dict[str, str] | None = None
+) -> JSONResponse:
+    body = ErrorBody(error=error, detail=detail).model_dump(mode="json")
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _api_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, APIError)
+    return _render(exc.status_code, exc.error, exc.detail, exc.headers)
+
+
+async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    detail = []
+    for item in exc.errors():
+        loc = ".".join(str(p) for p in item.get("loc", ()) if p not in ("query", "path", "body"))
+        message = str(item.get("msg", "invalid")).removeprefix("Value error, ")
+        detail.append(f"{loc}: {message}" if loc else message)
+    return _render(422, "invalid_request", detail)
+
+
+async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    code = _HTTP_CODES.get(exc.status_code, "http_error")
+    return _render(exc.status_code, code, exc.detail, dict(exc.headers or {}))
+
+
+async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
+    log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    if isinstance(exc, TransientStorageError):
+        return _render(503, "unavailable", "the database is unavailable", {"Retry-After": "2"})
+    return _render(500, "storage_error", "the database refused the request")
+
+
+async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
+    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _render(500, "internal_error", "an unexpected error happened; see the server log")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Register the handlers on ``app``."""
+    app.add_exception_handler(APIError, _api_error)
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(StorageError, _storage_error)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,72 @@
+"""The ingest service: validate a raw batch body, publish the valid events, report the rest."""
+
+from __future__ import annotations
+
+import logging
+
+from evana.errors import (
+    InvalidRequestError,
+    PayloadTooLargeError,
+    QueueError,
+    ServiceUnavailableError,
+    StorageError,
+    TransientStorageError,
+)
+from evana.schema import EnvelopeError, IngestResult, validate_batch
+
+from ._metrics import Metrics
+from ._queue import Batch, EventQueue
+
+__all__ = ["IngestService"]
+
+log = logging.getLogger("evana.ingest")
+
+
+class IngestService:
+    """Turns request bodies into durable batches."""
+
+    def __init__(
+        self,
+        queue: EventQueue,
+        *,
+        max_batch_events: int,
+        retry_after: float = 2.0,
+        metrics: Metrics | None = None,
+    ):
+        self.queue = queue
+        self.max_batch_events = max_batch_events
+        self.retry_after = retry_after
+        self.metrics = metrics if metrics is not None else Metrics()
+
+    async def accept(self, body: bytes) -> IngestResult:
+        """Validate ``body``, make its valid events durable, and say what was accepted.
+
+        Raises InvalidRequestError (not a batch), PayloadTooLargeError (too many events) or
+        ServiceUnavailableError (could not be made durable: nothing was accepted).
+        """
+        try:
+            batch = validate_batch(body)
+        except EnvelopeError as exc:
+            raise InvalidRequestError(exc.errors, error="invalid_batch") from None
+        if batch.size > self.max_batch_events:
+            raise PayloadTooLargeError(
+                f"the batch has {batch.size} events; EVANA_MAX_BATCH_EVENTS is"
+                f" {self.max_batch_events}: split it"
+            )
+        self.metrics.events_rejected.inc(len(batch.rejected))
+        if batch.events:
+            try:
+                await self.queue.publish(Batch.of(batch.events))
+            except (QueueError, TransientStorageError) as exc:
+                self.metrics.batches_refused.inc()
+                log.warning("batch refused, not durable: %s", exc)
+                raise ServiceUnavailableError(
+                    f"the batch could not be made durable, nothing was accepted: {exc}",
+                    retry_after=self.retry_after,
+                ) from None
+            except StorageError as exc:
+                self.metrics.batches_refused.inc()
+                log.error("batch refused by the database: %s", exc)
+                raise
+            self.metrics.events_accepted.inc(len(batch.events))
+        return IngestResult(accepted=len(batch.events), rejected=batch.rejected)

@@ -1,0 +1,44 @@
+"""The storage layer: every SQL statement of evana lives under this package."""
+
+from ._bitmaps import BitmapCache
+from ._compaction import COMPACT_AFTER, compact, settle
+from ._database import Database
+from ._dialect import classify_error, is_database_error
+from ._erasure import Erasure, erase_user, user_events
+from ._events import EventStore, WriteResult
+from ._keys import KeyRecord, KeyRepository
+from ._migrate import current_revision, head_revision, upgrade
+from ._rollups import RollupReader
+from ._tables import ALL_EVENTS, metadata
+
+__all__ = [
+    "ALL_EVENTS",
+    "COMPACT_AFTER",
+    "BitmapCache",
+    "Database",
+    "Erasure",
+    "EventStore",
+    "KeyRecord",
+    "KeyRepository",
+    "RollupReader",
+    "WriteResult",
+    "classify_error",
+    "compact",
+    "create_schema",
+    "current_revision",
+    "erase_user",
+    "head_revision",
+    "is_database_error",
+    "metadata",
+    "settle",
+    "upgrade",
+    "user_events",
+]
+
+
+def create_schema(db: Database) -> None:
+    """Create the tables straight from the metadata (fast, for in-memory test databases).
+
+    Real databases use :func:`upgrade`; a test proves both give the same schema.
+    """
+    metadata.create_all(db.engine)

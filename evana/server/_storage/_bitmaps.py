@@ -1,0 +1,116 @@
+"""Roaring bitmaps of rollup rows, read in bulk and cached by row id.
+
+Rollup rows are immutable: a write inserts new rows and a compaction deletes rows and inserts
+the merged one under a new id (ids are never reused, on either dialect). So a bitmap cached
+under its row id can never go stale, and a report whose rows are all cached reads only ids,
+days and names from the database — never the bitmaps again.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+from pyroaring import FrozenBitMap
+from sqlalchemy import Connection
+
+if TYPE_CHECKING:
+    from ._dialect import Dialect
+
+__all__ = ["BitmapCache", "load_bitmaps"]
+
+
+class BitmapCache:
+    """A thread-safe LRU of deserialized bitmaps, bounded by their serialized size.
+
+    Entries remember their rollup key (day, event): when a report reads a key's complete list
+    of live row ids, entries of that key's merged-away rows are dropped at once, so the cache
+    holds live rows rather than filling up with the dead ones compaction leaves behind.
+
+    >>> cache = BitmapCache(max_bytes=1024)
+    >>> cache.put(7, FrozenBitMap([1, 2]), 20, ("2026-11-02", ""))
+    >>> cache.get_many([7, 8])
+    {7: FrozenBitMap([1, 2])}
+    >>> cache.retain({("2026-11-02", ""): {9}}); len(cache)
+    0
+    """
+
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
+        self.max_bytes = max_bytes
+        self._items: OrderedDict[int, tuple[FrozenBitMap, int, Hashable]] = OrderedDict()
+        self._ids_by_key: dict[Hashable, set[int]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get_many(self, ids: Iterable[int]) -> dict[int, FrozenBitMap]:
+        """The cached bitmaps among ``ids`` (each marked as recently used)."""
+        found = {}
+        with self._lock:
+            for row_id in ids:
+                item = self._items.get(row_id)
+                if item is not None:
+                    self._items.move_to_end(row_id)
+                    found[row_id] = item[0]
+        return found
+
+    def put(self, row_id: int, bitmap: FrozenBitMap, size: int, key: Hashable) -> None:
+        """Remember ``bitmap`` (``size`` serialized bytes), evicting the least recently used."""
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if row_id in self._items:
+                return
+            self._items[row_id] = (bitmap, size, key)
+            self._ids_by_key.setdefault(key, set()).add(row_id)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                self._drop(next(iter(self._items)))
+
+    def retain(self, live: Mapping[Hashable, Collection[int]]) -> None:
+        """Forget cached rows of these keys that are not among their live row ids."""
+        with self._lock:
+            for key, ids in live.items():
+                for row_id in self._ids_by_key.get(key, set()).difference(ids):
+                    self._drop(row_id)
+
+    def _drop(self, row_id: int) -> None:
+        _, size, key = self._items.pop(row_id)
+        self._bytes -= size
+        ids = self._ids_by_key[key]
+        ids.discard(row_id)
+        if not ids:
+            del self._ids_by_key[key]
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+
+def load_bitmaps(
+    conn: Connection,
+    dialect: Dialect,
+    rows: Sequence[tuple[int, Hashable]],
+    cache: BitmapCache | None,
+) -> dict[int, FrozenBitMap]:
+    """The bitmaps of rollup rows ``(id, key)``: from the cache, the rest in one bulk read.
+
+    ``rows`` must hold every live row of each key it names (a report's query does), so the
+    cache can forget that key's other rows.
+    """
+    ids = [row_id for row_id, _ in rows]
+    key_of = dict(rows)
+    found: dict[int, FrozenBitMap] = {}
+    if cache is not None:
+        live: dict[Hashable, set[int]] = {}
+        for row_id, key in rows:
+            live.setdefault(key, set()).add(row_id)
+        cache.retain(live)
+        found = cache.get_many(ids)
+    missing = [row_id for row_id in ids if row_id not in found]
+    for row_id, blob in dialect.fetch_bitmaps(conn, missing):
+        bitmap = FrozenBitMap.deserialize(blob)
+        found[row_id] = bitmap
+        if cache is not None:
+            cache.put(row_id, bitmap, len(blob), key_of[row_id])
+    return found

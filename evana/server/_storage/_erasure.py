@@ -1,0 +1,124 @@
+"""Data rights: export a user's events, and erase them with their share of every rollup.
+
+Erasing removes the user's events and takes the user out of every rollup bitmap and count, so
+afterwards every report equals one computed as if the user had never sent anything. The row
+mapping the user's id to its uid stays (it holds nothing but that id): uids must never change,
+or writers that cached the mapping would split one person into two.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from pyroaring import BitMap
+from sqlalchemy import Connection, delete, insert, select
+
+from ._database import Database
+from ._tables import ALL_EVENTS, events, rollups, users
+
+__all__ = ["Erasure", "erase_user", "user_events"]
+
+_PAGE = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class Erasure:
+    """What erasing a user removed."""
+
+    user_id: str
+    events: int
+    rollup_keys: int
+
+
+def user_events(db: Database, user_id: str) -> Iterator[dict[str, Any]]:
+    """Every stored event of ``user_id``, oldest first, as wire-format dicts (paged reads)."""
+    after: tuple[dt.datetime, Any] | None = None
+    while True:
+        stmt = (
+            select(events)
+            .where(events.c.user_id == user_id)
+            .order_by(events.c.timestamp, events.c.event_id)
+            .limit(_PAGE)
+        )
+        if after is not None:
+            stamp, event_id = after
+            stmt = stmt.where(
+                (events.c.timestamp > stamp)
+                | ((events.c.timestamp == stamp) & (events.c.event_id > event_id))
+            )
+        with db.read() as conn:
+            rows = conn.execute(stmt).all()
+        for row in rows:
+            yield {
+                "event_id": str(row.event_id),
+                "event": row.event,
+                "user_id": row.user_id,
+                "timestamp": row.timestamp.isoformat().replace("+00:00", "Z"),
+                "properties": row.properties,
+                "received_at": row.received_at.isoformat().replace("+00:00", "Z"),
+            }
+        if len(rows) < _PAGE:
+            return
+        after = (rows[-1].timestamp, rows[-1].event_id)
+
+
+def erase_user(db: Database, user_id: str) -> Erasure:
+    """Delete every event of ``user_id`` and remove the user from every rollup, in one transaction.
+
+    Rollup rows are immutable (bitmaps are cached by row id), so each affected key's rows are
+    replaced by one merged row without the user, under row locks that make concurrent
+    compactions skip them. Keys are found from the user's raw events (which also give the
+    event counts to subtract) and then by a sweep of every bitmap for the user's uid, which
+    catches days whose raw events an operator has already dropped: there the user leaves the
+    distinct counts, while the event counts, unknowable without the raw rows, stay as they are.
+    """
+    with db.write() as conn:
+        uid = conn.execute(select(users.c.uid).where(users.c.user_id == user_id)).scalar()
+        if uid is None:
+            return Erasure(user_id, 0, 0)
+        removed: Counter[tuple[dt.date, str]] = Counter()
+        for stamp, name in conn.execute(
+            delete(events)
+            .where(events.c.user_id == user_id)
+            .returning(events.c.timestamp, events.c.event)
+        ):
+            day = stamp.astimezone(dt.UTC).date()
+            removed[(day, name)] += 1
+            removed[(day, ALL_EVENTS)] += 1
+        for day, name in _keys_holding(conn, uid):
+            removed.setdefault((day, name), 0)
+        for (day, name), count in sorted(removed.items()):
+            _rewrite_without(conn, day, name, uid, count)
+    erased = sum(count for (_, name), count in removed.items() if name == ALL_EVENTS)
+    return Erasure(user_id, erased, len(removed))
+
+
+def _keys_holding(conn: Connection, uid: int) -> set[tuple[dt.date, str]]:
+    """Rollup keys whose bitmaps contain ``uid`` (a full read of the rollups: erasure is rare)."""
+    found = set()
+    for day, name, blob in conn.execute(select(rollups.c.day, rollups.c.event, rollups.c.users)):
+        if uid in BitMap.deserialize(blob):
+            found.add((day, name))
+    return found
+
+
+def _rewrite_without(conn: Connection, day: dt.date, name: str, uid: int, count: int) -> None:
+    stmt = select(rollups.c.id, rollups.c.events, rollups.c.users).where(
+        rollups.c.day == day, rollups.c.event == name
+    )
+    rows = conn.execute(stmt.with_for_update()).all()
+    if not rows:
+        return
+    merged = BitMap.union(*(BitMap.deserialize(r.users) for r in rows))
+    merged.discard(uid)
+    merged.run_optimize()
+    remaining = sum(r.events for r in rows) - count
+    conn.execute(delete(rollups).where(rollups.c.id.in_([r.id for r in rows])))
+    if remaining > 0 and merged:
+        conn.execute(
+            insert(rollups).values(day=day, event=name, events=remaining, users=merged.serialize())
+        )

@@ -1,0 +1,83 @@
+"""The write path: events stored idempotently, rollups grown only from rows newly inserted."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from evana.schema import NormalizedEvent
+
+from ._compaction import compact, settle
+from ._database import Database
+from ._rollups import write_deltas
+from ._tables import ALL_EVENTS
+from ._users import UserIds
+
+__all__ = ["EventStore", "WriteResult"]
+
+#: Writes between two passes that merge the deltas of finished days (see ``_compaction``).
+SETTLE_EVERY = 64
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    """What a write did: events given, events newly stored; the rest were already there."""
+
+    events: int
+    inserted: int
+
+    @property
+    def duplicates(self) -> int:
+        """Events that were already stored (or repeated within the batch)."""
+        return self.events - self.inserted
+
+
+class EventStore:
+    """Stores batches of normalized events.
+
+    >>> from evana.server._storage import Database, create_schema
+    >>> db = Database("sqlite://"); create_schema(db)
+    >>> store = EventStore(db)
+    >>> when = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    >>> ev = NormalizedEvent(__import__("uuid").uuid4(), "signup", "u1", when, None, when)
+    >>> store.write([ev, ev]).inserted, store.write([ev]).duplicates
+    (1, 1)
+    """
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+        self.users = UserIds(db)
+        self._writes = 0
+
+    def write(self, rows: Sequence[NormalizedEvent]) -> WriteResult:
+        """Store ``rows`` once each; a row whose ``event_id`` is stored already changes nothing.
+
+        The events and their rollup deltas commit in one transaction, so rollups count exactly
+        the rows inserted. Raises TransientStorageError or PermanentStorageError.
+        """
+        first: dict[object, NormalizedEvent] = {}
+        for row in rows:
+            first.setdefault(row.event_id, row)  # the first copy wins, as the database would
+        unique = list(first.values())
+        if not unique:
+            return WriteResult(len(rows), 0)
+        uids = self.users.resolve(row.user_id for row in unique)
+        with self.db.write() as conn:
+            deltas = self.db.dialect.store_events(conn, unique, uids)
+            write_deltas(conn, deltas)
+        self._housekeeping(deltas)
+        inserted = sum(d.events for (_, name), d in deltas.items() if name == ALL_EVENTS)
+        return WriteResult(len(rows), inserted)
+
+    def _housekeeping(self, touched: Iterable[tuple[dt.date, str]]) -> None:
+        keys = list(touched)
+        compact(self.db, keys)
+        self._writes += 1
+        if keys and self._writes % SETTLE_EVERY == 0:
+            newest = max(day for day, _ in keys)
+            settle(self.db, before=newest - dt.timedelta(days=1))
+
+    def user_ids(self, names: Iterable[str]) -> dict[str, int]:
+        """Dense integer ids of users, allocating ids for new ones."""
+        return self.users.resolve(names)

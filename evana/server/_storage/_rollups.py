@@ -1,0 +1,125 @@
+"""Rollup deltas: per (day, event) counts and roaring bitmaps of users, appended and read.
+
+A write appends one row per key it touched, built only from the events it newly inserted; a
+report unions a key's rows (``_compaction`` keeps them few). Bitmaps are in the portable roaring
+format (``BitMap.serialize``), so other tools can read them too.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+from pyroaring import AbstractBitMap, BitMap
+from sqlalchemy import Connection, Select, func, insert, select
+
+from ._bitmaps import BitmapCache, load_bitmaps
+from ._tables import ALL_EVENTS, rollups
+
+if TYPE_CHECKING:
+    from ._dialect import Dialect
+
+__all__ = ["Delta", "Key", "RollupReader", "build_deltas", "write_deltas"]
+
+Key = tuple[dt.date, str]
+
+
+class Delta:
+    """Newly inserted events of one (day, event) key: how many, and whose."""
+
+    __slots__ = ("events", "uids")
+
+    def __init__(self) -> None:
+        self.events = 0
+        self.uids: list[int] = []
+
+
+def build_deltas(rows: Iterable[tuple[dt.date, str, int]]) -> dict[Key, Delta]:
+    """Group (day, event, uid) of newly inserted events by key, plus each day's every-event key."""
+    out: defaultdict[Key, Delta] = defaultdict(Delta)
+    for day, name, uid in rows:
+        for key in ((day, ALL_EVENTS), (day, name)):
+            delta = out[key]
+            delta.events += 1
+            delta.uids.append(uid)
+    return out
+
+
+def write_deltas(conn: Connection, deltas: dict[Key, Delta]) -> None:
+    """Append one rollup row per key."""
+    if not deltas:
+        return
+    conn.execute(
+        insert(rollups),
+        [
+            {
+                "day": day,
+                "event": name,
+                "events": delta.events,
+                "users": BitMap(delta.uids).serialize(),
+            }
+            for (day, name), delta in sorted(deltas.items())
+        ],
+    )
+
+
+class RollupReader:
+    """Reads of the rollups that reports are made from, within one read transaction."""
+
+    def __init__(
+        self, conn: Connection, dialect: Dialect, cache: BitmapCache | None = None
+    ) -> None:
+        self.conn = conn
+        self.dialect = dialect
+        self.cache = cache
+
+    def _bitmaps_by(self, stmt: Select[Any], by: str) -> dict[Any, AbstractBitMap]:
+        """Union the bitmaps of the statement's (id, day, event) rows per day or per event."""
+        rows = self.conn.execute(stmt).all()
+        keyed = [(row_id, (day, name)) for row_id, day, name in rows]
+        bitmaps = load_bitmaps(self.conn, self.dialect, keyed, self.cache)
+        parts: defaultdict[Any, list[AbstractBitMap]] = defaultdict(list)
+        for row_id, (day, name) in keyed:
+            parts[day if by == "day" else name].append(bitmaps[row_id])
+        return {group: _union(found) for group, found in parts.items()}
+
+    def users_by_day(
+        self, event: str, start: dt.date | None, end: dt.date
+    ) -> dict[dt.date, AbstractBitMap]:
+        """Users of ``event`` (``ALL_EVENTS``: any) on each day of [start, end] that has some."""
+        stmt = select(rollups.c.id, rollups.c.day, rollups.c.event).where(
+            rollups.c.event == event, rollups.c.day <= end
+        )
+        if start is not None:
+            stmt = stmt.where(rollups.c.day >= start)
+        return self._bitmaps_by(stmt, "day")
+
+    def top_events(self, start: dt.date, end: dt.date, limit: int) -> list[tuple[str, int]]:
+        """The ``limit`` event names with most events in [start, end], by count desc then name."""
+        total = func.sum(rollups.c.events)
+        stmt = (
+            select(rollups.c.event, total)
+            .where(rollups.c.day.between(start, end), rollups.c.event != ALL_EVENTS)
+            .group_by(rollups.c.event)
+            .order_by(total.desc(), rollups.c.event)
+            .limit(limit)
+        )
+        return [(name, int(count)) for name, count in self.conn.execute(stmt)]
+
+    def users_of_events(
+        self, names: Sequence[str], start: dt.date, end: dt.date
+    ) -> dict[str, AbstractBitMap]:
+        """Distinct users of each event name over [start, end]."""
+        if not names:
+            return {}
+        stmt = select(rollups.c.id, rollups.c.day, rollups.c.event).where(
+            rollups.c.day.between(start, end), rollups.c.event.in_(names)
+        )
+        return self._bitmaps_by(stmt, "event")
+
+
+def _union(bitmaps: list[AbstractBitMap]) -> AbstractBitMap:
+    # Cached bitmaps are frozen: callers get a new object or a frozen one, never a shared mutable.
+    return bitmaps[0] if len(bitmaps) == 1 else BitMap.union(*bitmaps)

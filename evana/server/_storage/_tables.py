@@ -1,0 +1,90 @@
+"""The database tables; Alembic revisions in ``migrations/`` create exactly these."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    Index,
+    Integer,
+    LargeBinary,
+    MetaData,
+    String,
+    Table,
+    Uuid,
+)
+
+from evana.schema import MAX_NAME_LENGTH
+
+from ._types import JSONDocument, UTCDateTime
+
+__all__ = ["ALL_EVENTS", "api_keys", "events", "metadata", "rollups", "users"]
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: The raw events, one row each, named as DESIGN.md promises so operators can query them.
+events = Table(
+    "events",
+    metadata,
+    Column("event_id", Uuid(), primary_key=True),
+    Column("event", String(MAX_NAME_LENGTH), nullable=False),
+    Column("user_id", String(MAX_NAME_LENGTH), nullable=False),
+    Column("timestamp", UTCDateTime(), nullable=False),
+    Column("properties", JSONDocument, nullable=True),
+    Column("received_at", UTCDateTime(), nullable=False),
+    Index(None, "timestamp"),
+)
+
+#: Dense integer ids for users, so sets of users are compact roaring bitmaps.
+users = Table(
+    "users",
+    metadata,
+    Column("uid", Integer(), primary_key=True, autoincrement=True),
+    Column("user_id", String(MAX_NAME_LENGTH), nullable=False, unique=True),
+)
+
+#: The key of the every-event rollup of a day (event names are never empty).
+ALL_EVENTS = ""
+
+#: Per-day rollups, as append-only deltas: each write adds one row per (day, event) it touched
+#: holding the number of newly inserted events and a roaring bitmap of their users' uids; a
+#: compaction merges a key's rows. Writers never update a shared row, so concurrent workers do
+#: not contend, and a report reads a handful of small rows per day instead of raw events.
+rollups = Table(
+    "rollups",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("day", Date(), nullable=False),
+    Column("event", String(MAX_NAME_LENGTH), nullable=False),
+    Column("events", BigInteger(), nullable=False),
+    Column("users", LargeBinary(), nullable=False),
+    Index(None, "day", "event"),
+    Index(None, "event", "day"),
+    # Ids are never reused (AUTOINCREMENT on SQLite; a sequence on PostgreSQL), so a bitmap
+    # cached under its row id never goes stale: rows are only inserted and deleted, never updated.
+    sqlite_autoincrement=True,
+)
+
+#: API keys: only a SHA-256 of the secret part is kept.
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(32), primary_key=True),
+    Column("name", String(MAX_NAME_LENGTH), nullable=False),
+    Column("scope", String(16), nullable=False),
+    Column("secret_hash", String(64), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("revoked_at", UTCDateTime(), nullable=True),
+)

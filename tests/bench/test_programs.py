@@ -1,0 +1,101 @@
+"""The benchmark programs run at a small size, so they cannot rot (no timing is asserted).
+
+Each writes its JSON to a temporary path; what is checked is what must hold at any size:
+evana's answers equal the comparison's, and nothing is lost or counted twice.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def run(module: str, out: Path, *args: str) -> dict[str, Any]:
+    result = subprocess.run(
+        [sys.executable, "-m", module, "--json", str(out), *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    return json.loads(out.read_text())  # type: ignore[no-any-return]
+
+
+@pytest.mark.integration
+def test_queries_small(tmp_path: Path) -> None:
+    data = run(
+        "bench.queries",
+        tmp_path / "q.json",
+        "--events",
+        "30000",
+        "--users",
+        "1500",
+        "--repeat",
+        "2",
+        "--database",
+        f"evana_smoke_q_{os.getpid()}",
+    )
+    assert {row["mode"] for row in data["reports"]} == {"postgresql", "sqlite"}
+    assert len(data["reports"]) == 20
+    assert all(row["identical"] for row in data["reports"])
+
+
+@pytest.mark.integration
+def test_ingest_small(tmp_path: Path) -> None:
+    data = run(
+        "bench.ingest",
+        tmp_path / "i.json",
+        "--events",
+        "30000",
+        "--users",
+        "1500",
+        "--row-sample",
+        "200",
+        "--database",
+        f"evana_smoke_i_{os.getpid()}",
+    )
+    assert data["evana"]["exact"]
+    assert data["evana"]["accepted"] == 30000
+    assert data["raw_copy_events_per_second"] > 0
+    assert data["row_by_row_events_per_second"] > 0
+
+
+@pytest.mark.integration
+def test_soak_small(tmp_path: Path) -> None:
+    data = run(
+        "bench.soak",
+        tmp_path / "s.json",
+        "--minutes",
+        "0.15",
+        "--calibrate",
+        "3",
+        "--sample",
+        "2",
+        "--warmup",
+        "2",
+        "--users",
+        "5000",
+        "--database",
+        f"evana_smoke_s_{os.getpid()}",
+    )
+    assert data["lost"] == 0
+    assert data["extra_counted"] == 0
+    assert data["ingest_errors"] == 0
+    assert data["read_errors"] == 0
+    assert data["samples"]
+    assert data["accepted"] > 0
+
+
+def test_ingest_cli_small(tmp_path: Path) -> None:
+    data = run("bench.ingest_cli", tmp_path / "c.json", "--events", "20000")
+    assert data, "the program wrote its figures"

@@ -1,0 +1,73 @@
+"""``parse_date``: the one reading of report dates, shared by the SDK and the CLI."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+
+from evana.client import parse_date
+from evana.errors import ConfigurationError
+
+TODAY = dt.date(2026, 11, 30)
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("2026-11-02", dt.date(2026, 11, 2)),
+        (" 2026-11-02 ", dt.date(2026, 11, 2)),
+        (dt.date(2025, 1, 31), dt.date(2025, 1, 31)),
+        ("today", TODAY),
+        ("TODAY", TODAY),
+        ("yesterday", dt.date(2026, 11, 29)),
+        ("1d", TODAY),
+        ("30d", dt.date(2026, 11, 1)),  # the 30 days ending today, like the API's default
+        ("1w", dt.date(2026, 11, 24)),
+        ("12w", TODAY - dt.timedelta(days=83)),
+        ("365D", dt.date(2025, 12, 1)),
+    ],
+)
+def test_accepted_forms(value: object, expected: dt.date) -> None:
+    assert parse_date(value, today=TODAY) == expected  # type: ignore[arg-type]
+
+
+def test_a_datetime_counts_as_its_utc_day() -> None:
+    late_in_new_york = dt.datetime(2026, 11, 2, 22, 0, tzinfo=dt.timezone(dt.timedelta(hours=-5)))
+    assert parse_date(late_in_new_york) == dt.date(2026, 11, 3)
+    assert parse_date(dt.datetime(2026, 11, 2, 23, 59)) == dt.date(2026, 11, 2)
+
+
+def test_today_defaults_to_the_utc_date() -> None:
+    assert parse_date("today") == dt.datetime.now(dt.UTC).date()
+    assert parse_date("7d") == dt.datetime.now(dt.UTC).date() - dt.timedelta(days=6)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        "",
+        "30",
+        "d",
+        "0d",
+        "3m",
+        "-3d",
+        "2026-13-01",
+        "2026-02-30",
+        "02/11/2026",
+        "20261102",
+        "2026-W01",
+        "next week",
+        20261102,
+        None,
+        "123456d",
+    ],
+)
+def test_bad_values_name_the_accepted_forms(value: object) -> None:
+    with pytest.raises(ConfigurationError) as caught:
+        parse_date(value, today=TODAY)  # type: ignore[arg-type]
+    message = str(caught.value)
+    assert repr(value) in message
+    if "real date" not in message and "at least one" not in message:
+        for form in ("'YYYY-MM-DD'", "'30d'", "'12w'", "'today'"):
+            assert form in message

@@ -1,0 +1,284 @@
+"""What the fault drills share: processes to kill, clients that keep sending, the final check.
+
+Every drill ends with :func:`check_exactly_once`: the ``events`` table holds exactly the events
+that were sent (none lost, none twice), the rollups count each of them once (the top-events
+counts add up to the number of events), and every report equals the brute-force reference.
+Its figures (requests tried, faults injected, events lost, duplicates, duration) are printed
+at the end of the test run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import gzip
+import json
+import os
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+
+import httpx
+from sqlalchemy import select, text
+
+from evana.client import HTTPTransport, Request, Response
+from evana.errors import TransportError
+from evana.schema import NormalizedEvent
+from evana.server._storage import Database
+from evana.server._storage._tables import events as events_table
+from tests._services import _nats_binary, _wait_for
+from tests.server._pipeline import BASE, check_reports, make_events, wire
+
+#: Figures of every drill of this run, printed by conftest.py at the end.
+FIGURES: list[Figures] = []
+DAYS = 20
+
+
+@dataclass
+class Figures:
+    """One drill's outcome, for the closing summary."""
+
+    drill: str
+    events: int = 0
+    requests: int = 0
+    faults: int = 0
+    lost: int = 0
+    duplicates: int = 0
+    seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        extra = f"; {', '.join(self.notes)}" if self.notes else ""
+        return (
+            f"{self.drill}: {self.events} events, {self.requests} requests tried,"
+            f" {self.faults} faults injected, {self.lost} lost, {self.duplicates} counted twice,"
+            f" {self.seconds:.1f} s{extra}"
+        )
+
+
+def drill_events(count: int, seed: int, users: int = 40) -> list[NormalizedEvent]:
+    """Events over DAYS days, none within a minute of midnight UTC.
+
+    The SDK stamps ``sent_at`` on each attempt and the server shifts timestamps by the clock
+    skew it measures (a few ms here); an event a millisecond before midnight could then change
+    day, and the reference would rightly disagree. Real data has that property too — the drill
+    is about faults, not about skew.
+    """
+    out = []
+    for event in make_events(count, users=users, days=DAYS, seed=seed):
+        stamp = event.timestamp
+        if stamp.hour == 23 and stamp.minute == 59:
+            event = NormalizedEvent(
+                event.event_id,
+                event.event,
+                event.user_id,
+                stamp - dt.timedelta(minutes=5),
+                event.properties,
+                event.received_at,
+            )
+        out.append(event)
+    return out
+
+
+class NatsProcess:
+    """A nats-server of the drill's own, on a fixed port and store directory, to kill."""
+
+    def __init__(self, port: int, store: str) -> None:
+        self.port, self.store = port, store
+        self.url = f"nats://127.0.0.1:{port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = [_nats_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js"]
+        self.proc = subprocess.Popen(
+            [*command, "-sd", self.store], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+        )
+        _wait_for(self.port)
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown, no flush — what a crash or an OOM kill does."""
+        assert self.proc is not None
+        self.proc.send_signal(signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(10)
+
+
+async def _stream_messages(url: str, stream: str) -> int:
+    import nats
+
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().stream_info(stream)
+        return int(info.state.messages)
+    finally:
+        await nc.close()
+
+
+def stream_messages(url: str, stream: str) -> int:
+    """How many messages the JetStream stream holds."""
+    return asyncio.run(_stream_messages(url, stream))
+
+
+class Poster:
+    """Posts batches the way a careful client does: until 202, waiting out 503s and outages."""
+
+    def __init__(self, url: str, key: str) -> None:
+        self.client = httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=10)
+        self.requests = 0
+        self.refused = 0
+
+    def post(self, events: Sequence[NormalizedEvent], deadline: float = 60) -> None:
+        body = {"events": [wire(e) for e in events]}
+        end = time.monotonic() + deadline
+        while True:
+            self.requests += 1
+            try:
+                answer = self.client.post("/v1/events", json=body)
+                if answer.status_code == 202:
+                    assert answer.json()["accepted"] == len(events)
+                    return
+                assert answer.status_code in (429, 503), answer.text
+                wait = min(float(answer.headers.get("retry-after", "1")), 0.5)
+            except httpx.TransportError:
+                wait = 0.2
+            self.refused += 1
+            assert time.monotonic() < end, "a batch was never accepted"
+            time.sleep(wait)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+class RecordingTransport(HTTPTransport):
+    """The SDK's own transport, also noting every request and which events got a 202."""
+
+    def __init__(self, url: str) -> None:
+        super().__init__(url, timeout=10)
+        self.lock = threading.Lock()
+        self.requests = 0
+        self.in_flight = 0
+        self.refused = 0  # no connection: the server was down
+        self.cut = 0  # sent, and the connection died before the answer
+        self.acked: set[uuid.UUID] = set()
+
+    def handle_request(self, request: Request) -> Response:
+        with self.lock:
+            self.requests += 1
+            self.in_flight += 1
+        try:
+            answer = super().handle_request(request)
+        except TransportError as exc:
+            with self.lock:
+                if "ConnectError" in str(exc):
+                    self.refused += 1
+                else:
+                    self.cut += 1
+            raise
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+        if request.path == "/v1/events" and answer.status_code == 202:
+            body = request.content or b""
+            if request.headers.get("Content-Encoding") == "gzip":
+                body = gzip.decompress(body)
+            ids = {uuid.UUID(e["event_id"]) for e in json.loads(body)["events"]}
+            with self.lock:
+                self.acked |= ids
+        return answer
+
+
+def counts(db_url: str) -> tuple[set[uuid.UUID], int]:
+    """(distinct event ids stored, rows stored), on either dialect."""
+    db = Database(db_url)
+    try:
+        with db.read() as conn:
+            # Through the table's column type: SQLite keeps UUIDs as text, PostgreSQL as uuid.
+            ids = set(conn.execute(select(events_table.c.event_id)).scalars())
+            rows = int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
+        return ids, rows
+    finally:
+        db.dispose()
+
+
+def wait_for_all(db_url: str, events: Sequence[NormalizedEvent], timeout: float = 60) -> None:
+    """Wait until every event is stored (or fail with how many are missing)."""
+    want = {e.event_id for e in events}
+    deadline = time.monotonic() + timeout
+    while True:
+        stored, _ = counts(db_url)
+        if want <= stored:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{len(want - stored)} of {len(want)} events never arrived")
+        time.sleep(0.2)
+
+
+def check_exactly_once(
+    figures: Figures, db_url: str, api_url: str, key: str, events: Sequence[NormalizedEvent]
+) -> None:
+    """Nothing lost, nothing stored or counted twice, every report exact; fills ``figures``."""
+    wait_for_all(db_url, events)
+    stored, rows = counts(db_url)
+    want = {e.event_id for e in events}
+    figures.events = len(want)
+    figures.lost = len(want - stored)
+    since, until = BASE.date(), (BASE + dt.timedelta(days=DAYS)).date()
+    top = httpx.get(
+        f"{api_url}/v1/stats/top-events",
+        params={"since": str(since), "until": str(until), "limit": 100},
+        headers={"X-API-Key": key},
+        timeout=30,
+    ).json()
+    counted = sum(row["count"] for row in top["events"])
+    figures.duplicates = (rows - len(stored)) + (counted - len(stored))
+    assert stored == want, f"{figures.lost} lost, {len(stored - want)} unexpected"
+    assert rows == len(want)
+    assert counted == len(want), f"the rollups count {counted} events for {len(want)}"
+    check_reports(api_url, key, events, days=DAYS)
+
+
+@contextlib.contextmanager
+def timed(figures: Figures) -> Iterator[Figures]:
+    """Time the drill and file its figures for the summary (also when it fails)."""
+    started = time.monotonic()
+    try:
+        yield figures
+    finally:
+        figures.seconds = time.monotonic() - started
+        FIGURES.append(figures)
+
+
+def pause(proc: subprocess.Popen[str]) -> None:
+    """SIGSTOP: the process holds what it has and does nothing until :func:`resume`."""
+    os.kill(proc.pid, signal.SIGSTOP)
+
+
+def resume(proc: subprocess.Popen[str]) -> None:
+    os.kill(proc.pid, signal.SIGCONT)
+
+
+__all__ = [
+    "DAYS",
+    "FIGURES",
+    "Figures",
+    "NatsProcess",
+    "Poster",
+    "RecordingTransport",
+    "check_exactly_once",
+    "counts",
+    "drill_events",
+    "pause",
+    "resume",
+    "stream_messages",
+    "timed",
+    "wait_for_all",
+]

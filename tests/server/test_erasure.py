@@ -1,0 +1,84 @@
+"""Erasing a user: afterwards every report equals a reference computed without that user."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from evana.server._analytics import AnalyticsService
+from evana.server._storage import EventStore, erase_user, settle, user_events
+
+from .test_analytics import check_all_reports, empty_database, raw_events, to_events, write_messily
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=raw_events, seed=st.integers(0, 2**32), victim=st.integers(0, 11), data=st.data())
+def test_erasing_a_user_leaves_exact_reports(
+    db_url: str,
+    raw: list,
+    seed: int,
+    victim: int,
+    data: st.DataObject,  # type: ignore[type-arg]
+) -> None:
+    events = to_events(raw)
+    user = f"user-{victim}"
+    rnd = random.Random(seed)
+    with empty_database(db_url) as db:
+        store = EventStore(db)
+        write_messily(store, events, rnd)
+        service = AnalyticsService(db)
+        check_all_reports(service, events, data)  # fill the bitmap cache before erasing
+        if rnd.random() < 0.5:  # erase from compacted rows sometimes, from deltas other times
+            settle(db, before=dt.date(2027, 1, 1))
+        exported = list(user_events(db, user))
+        expected = {e.event_id for e in events if e.user_id == user}
+        assert {e["event_id"] for e in exported} == {str(i) for i in expected}
+        result = erase_user(db, user)
+        assert result.events == len(expected)
+        assert list(user_events(db, user)) == []
+        remaining = [e for e in events if e.user_id != user]
+        check_all_reports(service, remaining, data)
+        # Writing again after the erasure counts exactly too (and the user may come back).
+        write_messily(store, events[: len(events) // 2], rnd)
+        check_all_reports(service, remaining + events[: len(events) // 2], data)
+
+
+def test_erasing_an_unknown_user_is_a_no_op(database: object) -> None:
+    result = erase_user(database, "nobody")  # type: ignore[arg-type]
+    assert (result.events, result.rollup_keys) == (0, 0)
+
+
+def test_erasure_reaches_days_whose_raw_events_were_dropped(database: object) -> None:
+    from sqlalchemy import delete
+
+    from evana.schema import NormalizedEvent
+    from evana.server._storage._tables import events as events_table
+
+    db = database
+    old, new = (
+        dt.datetime(2026, 1, 5, 12, tzinfo=dt.UTC),
+        dt.datetime(2026, 11, 5, 12, tzinfo=dt.UTC),
+    )
+    rows = [
+        NormalizedEvent(__import__("uuid").uuid4(), "view", user, when, None, when)
+        for user in ("ann", "bob")
+        for when in (old, new)
+    ]
+    EventStore(db).write(rows)  # type: ignore[arg-type]
+    with db.write() as conn:  # type: ignore[attr-defined]
+        conn.execute(
+            delete(events_table).where(
+                events_table.c.timestamp < dt.datetime(2026, 6, 1, tzinfo=dt.UTC)
+            )
+        )
+    result = erase_user(db, "ann")  # type: ignore[arg-type]
+    assert result.events == 1  # only the raw event still stored could be counted
+    service = AnalyticsService(db)  # type: ignore[arg-type]
+    assert service.active_users("dau", old.date(), old.date()).series[0].users == 1  # ann is gone
+    assert service.active_users("dau", new.date(), new.date()).series[0].users == 1
+    assert service.top_events(new.date(), new.date(), 5).events[0].count == 1

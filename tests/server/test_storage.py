@@ -1,0 +1,236 @@
+"""The storage layer on both dialects: idempotent writes, exact rollups, migrations."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import func, select, text
+
+from evana.schema import NormalizedEvent
+from evana.server._storage import (
+    COMPACT_AFTER,
+    Database,
+    EventStore,
+    RollupReader,
+    head_revision,
+    metadata,
+    settle,
+    upgrade,
+)
+from evana.server._storage._migrate import VERSION_TABLE
+from evana.server._storage._tables import events, rollups, users
+
+T0 = dt.datetime(2026, 11, 2, 12, tzinfo=dt.UTC)
+
+
+def ev(
+    name: str = "view",
+    user: str = "u1",
+    when: dt.datetime = T0,
+    props: dict[str, object] | None = None,
+) -> NormalizedEvent:
+    return NormalizedEvent(uuid.uuid4(), name, user, when, props, T0)
+
+
+def count(db: Database, table: object) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table)).scalar_one())  # type: ignore[arg-type]
+
+
+def test_writes_are_idempotent(database: Database) -> None:
+    store = EventStore(database)
+    batch = [ev(user=f"u{i % 7}", props={"i": i}) for i in range(50)]
+    assert store.write(batch).inserted == 50
+    again = store.write(batch)
+    assert (again.inserted, again.duplicates) == (0, 50)
+    assert count(database, events) == 50
+    with database.read() as conn:
+        by_day = RollupReader(conn, database.dialect).users_by_day("", None, dt.date(2027, 1, 1))
+        top = RollupReader(conn, database.dialect).top_events(
+            dt.date(2026, 1, 1), dt.date(2027, 1, 1), 5
+        )
+    assert len(by_day[T0.date()]) == 7
+    assert top == [("view", 50)]
+
+
+def test_a_batch_repeating_an_event_counts_it_once(database: Database) -> None:
+    one = ev()
+    result = EventStore(database).write([one, one, ev(), one])
+    assert (result.events, result.inserted, result.duplicates) == (4, 2, 2)
+    with database.read() as conn:
+        assert RollupReader(conn, database.dialect).top_events(T0.date(), T0.date(), 5) == [
+            ("view", 2)
+        ]
+
+
+def test_partly_new_batches_add_only_their_new_rows_to_rollups(database: Database) -> None:
+    store = EventStore(database)
+    old = [ev(user="a"), ev(user="b")]
+    store.write(old)
+    store.write([*old, ev(user="c", name="buy")])
+    with database.read() as conn:
+        reader = RollupReader(conn, database.dialect)
+        assert reader.top_events(T0.date(), T0.date(), 10) == [("view", 2), ("buy", 1)]
+        assert len(reader.users_by_day("", T0.date(), T0.date())[T0.date()]) == 3
+
+
+def test_user_ids_are_dense_and_stable(database: Database) -> None:
+    store = EventStore(database)
+    first = store.user_ids(["x", "y", "z"])
+    again = store.user_ids(["z", "w", "x"])
+    assert sorted(first.values()) == [1, 2, 3]
+    assert again["x"] == first["x"]
+    assert again["z"] == first["z"]
+    assert again["w"] == 4
+    assert count(database, users) == 4
+
+
+def test_compaction_merges_deltas_without_changing_counts(database: Database) -> None:
+    store = EventStore(database)
+    for i in range(COMPACT_AFTER * 3):
+        store.write([ev(user=f"u{i % 5}")])
+    with database.read() as conn:
+        rows = conn.execute(
+            select(func.count())
+            .select_from(rollups)
+            .where(rollups.c.day == T0.date(), rollups.c.event == "")
+        ).scalar_one()
+        reader = RollupReader(conn, database.dialect)
+        assert reader.top_events(T0.date(), T0.date(), 1) == [("view", COMPACT_AFTER * 3)]
+        assert len(reader.users_by_day("", None, T0.date())[T0.date()]) == 5
+    assert rows <= COMPACT_AFTER
+
+
+def test_events_land_on_their_utc_day(database: Database) -> None:
+    late = dt.datetime(
+        2026, 11, 2, 23, 30, tzinfo=dt.timezone(dt.timedelta(hours=-5))
+    )  # 04:30Z on the 3rd
+    EventStore(database).write([ev(when=late.astimezone(dt.UTC))])
+    with database.read() as conn:
+        assert list(
+            RollupReader(conn, database.dialect).users_by_day("", None, dt.date(2027, 1, 1))
+        ) == [dt.date(2026, 11, 3)]
+
+
+def test_properties_round_trip(database: Database) -> None:
+    props = {
+        "plan": "pro",
+        "n": 3,
+        "nested": {"ok": [1, 2.5, None, True]},
+        "text": "héllo ✓",
+        "escapes": 'tab\there, new\nline, back\\slash, "quotes"',
+    }
+    one = ev(props=props)
+    EventStore(database).write([one, ev(props=None)])
+    with database.read() as conn:
+        stored = conn.execute(
+            select(events.c.properties, events.c.timestamp).where(events.c.event_id == one.event_id)
+        ).one()
+    assert stored.properties == props
+    assert stored.timestamp == T0
+
+
+@pytest.mark.integration
+def test_migrations_build_exactly_the_tables(pg_url: str, tmp_path: object) -> None:
+    for url in (f"sqlite:///{tmp_path}/m.db", pg_url):
+        db = Database(url)
+        assert upgrade(db) == head_revision()
+        with db.engine.connect() as conn:
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"version_table": VERSION_TABLE}), metadata
+            )
+        db.dispose()
+        assert diff == [], (url, diff)
+
+
+def test_upgrade_is_repeatable(tmp_path: object) -> None:
+    db = Database(f"sqlite:///{tmp_path}/r.db")
+    assert upgrade(db) == upgrade(db) == head_revision()
+    with db.read() as conn:
+        assert conn.execute(text("SELECT count(*) FROM evana_alembic_version")).scalar_one() == 1
+
+
+def test_settle_merges_finished_days_to_one_row_per_key(database: Database) -> None:
+    store = EventStore(database)
+    for i in range(5):
+        store.write([ev(user=f"u{i}"), ev(user=f"u{i}", name="buy")])
+    assert settle(database, before=T0.date() + dt.timedelta(days=1)) == 3  # "", view, buy
+    with database.read() as conn:
+        rows = conn.execute(select(rollups.c.event, func.count()).group_by(rollups.c.event)).all()
+        reader = RollupReader(conn, database.dialect)
+        assert len(reader.users_by_day("", None, T0.date())[T0.date()]) == 5
+        assert reader.top_events(T0.date(), T0.date(), 5) == [("buy", 5), ("view", 5)]
+    assert sorted(rows) == [("", 1), ("buy", 1), ("view", 1)]
+    assert settle(database, before=T0.date() + dt.timedelta(days=1)) == 0
+
+
+def test_rollup_row_ids_are_never_reused(database: Database) -> None:
+    # The bitmap cache relies on it: a merged row must get a fresh id, even where the merge
+    # deleted the rows with the highest ids (SQLite reuses those unless AUTOINCREMENT).
+    store = EventStore(database)
+    for i in range(3):
+        store.write([ev(user=f"u{i}")])
+    with database.read() as conn:
+        before = set(conn.execute(select(rollups.c.id)).scalars())
+    settle(database, before=T0.date() + dt.timedelta(days=1))
+    with database.read() as conn:
+        after = set(conn.execute(select(rollups.c.id)).scalars())
+    assert after.isdisjoint(before)
+
+
+def test_cached_reports_stay_exact_across_writes_and_compactions(database: Database) -> None:
+    from evana.server._analytics import AnalyticsService
+
+    service = AnalyticsService(database)  # one cache for the whole test
+    store = EventStore(database)
+    day = T0.date()
+    users: set[str] = set()
+    for i in range(COMPACT_AFTER * 3):
+        user = f"u{i % 11}"
+        users.add(user)
+        store.write([ev(user=user, when=T0 + dt.timedelta(days=i % 2))])
+        if i % 5 == 4:
+            settle(database, before=day + dt.timedelta(days=2))
+        mau = service.active_users("mau", day, day + dt.timedelta(days=1)).series[-1].users
+        assert mau == len(users)
+    assert len(service.cache) > 0
+
+
+def test_a_batch_mixing_new_and_stored_ids_takes_the_idempotent_path(database: Database) -> None:
+    # On PostgreSQL the fast path COPYs straight into `events` and falls back to staging when
+    # an id is already stored: both paths must agree on what is new and on every rollup.
+    store = EventStore(database)
+    stored = [ev(user=f"s{i}", props={"i": i, "t": "a\tb\\c"}) for i in range(20)]
+    store.write(stored)
+    fresh = [ev(user=f"f{i}", name="buy") for i in range(7)]
+    result = store.write([*stored[::2], *fresh])
+    assert (result.inserted, result.duplicates) == (7, 10)
+    with database.read() as conn:
+        reader = RollupReader(conn, database.dialect)
+        assert reader.top_events(T0.date(), T0.date(), 5) == [("view", 20), ("buy", 7)]
+        assert len(reader.users_by_day("", T0.date(), T0.date())[T0.date()]) == 27
+    assert count(database, events) == 27
+
+
+def test_the_bitmap_cache_forgets_rows_merged_away(database: Database) -> None:
+    from evana.server._analytics import AnalyticsService
+
+    service = AnalyticsService(database)
+    store = EventStore(database)
+    day = T0.date()
+    for i in range(COMPACT_AFTER * 2):
+        store.write([ev(user=f"u{i}")])
+        service.active_users("dau", day, day)
+        service.top_events(day, day, 5)
+    settle(database, before=day + dt.timedelta(days=1))
+    service.active_users("dau", day, day)
+    service.top_events(day, day, 5)
+    with database.read() as conn:
+        live = set(conn.execute(select(rollups.c.id)).scalars())
+    cached = set(service.cache._items)
+    assert cached <= live  # nothing dead is kept
+    assert len(cached) == len(live) == 2  # one merged row each for "" and "view"
