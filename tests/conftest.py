@@ -146,3 +146,20 @@ def api(db_url: str) -> Iterator[Api]:
     yield from make_api(
         Settings(database_url=db_url, max_batch_events=100, max_body_bytes=64 * 1024)
     )
+
+
+# The fault drills' figures (tests/drills/conftest.py attaches them to the reports), printed at
+# the end of the run. This lives here, not beside the drills, because under xdist only the
+# top-level conftest is loaded in the main process, which prints the summary.
+_DRILL_LINES: list[str] = []
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    _DRILL_LINES.extend(str(value) for name, value in report.user_properties if name == "drill")
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _DRILL_LINES:
+        terminalreporter.section("fault drills")
+        for line in _DRILL_LINES:
+            terminalreporter.write_line(line)

@@ -1,7 +1,8 @@
-"""The fault drills' figures, printed after the test run (``pytest tests/drills``).
+"""Hands each fault drill's figures to the run's summary (printed by tests/conftest.py).
 
-A drill files its figures in its own process; they travel to the process that prints the summary
-as the report's ``user_properties``, so the summary is the same with ``pytest -n`` (xdist).
+A drill files its figures in the process that ran it; they travel as the report's
+``user_properties`` (``("drill", line)``), which reach the main process under ``pytest -n``
+(xdist) as well as without it.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import pytest
 
 from ._drill import FIGURES
 
-_LINES: list[str] = []
 _SENT = [0]  # how many of FIGURES this process has attached to a report already
 
 
@@ -26,14 +26,3 @@ def pytest_runtest_makereport(
         for figures in FIGURES[_SENT[0] :]:
             report.user_properties.append(("drill", figures.line()))
         _SENT[0] = len(FIGURES)
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    _LINES.extend(str(value) for name, value in report.user_properties if name == "drill")
-
-
-def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
-    if _LINES:
-        terminalreporter.section("fault drills")
-        for line in _LINES:
-            terminalreporter.write_line(line)
