@@ -10,29 +10,50 @@ import json
 import os
 import subprocess
 import sys
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run(module: str, out: Path, *args: str) -> dict[str, Any]:
+@pytest.fixture
+def services(pg_server: str, nats_url: str) -> Iterator[dict[str, str]]:
+    """The run's PostgreSQL and NATS (the machine's or throwaway ones) for a benchmark, and a
+    database name of its own, dropped afterwards."""
+    database = f"evana_smoke_{uuid.uuid4().hex[:12]}"
+    yield {"EVANA_BENCH_PG": pg_server, "EVANA_BENCH_NATS": nats_url, "database": database}
+    admin = pg_server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+
+def run(
+    module: str, out: Path, *args: str, services: dict[str, str] | None = None
+) -> dict[str, Any]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if services:
+        env |= {"EVANA_BENCH_PG": services["EVANA_BENCH_PG"]}
+        env |= {"EVANA_BENCH_NATS": services["EVANA_BENCH_NATS"]}
+        args = (*args, "--database", services["database"])
     result = subprocess.run(
         [sys.executable, "-m", module, "--json", str(out), *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
         timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        env=env,
     )
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     return json.loads(out.read_text())  # type: ignore[no-any-return]
 
 
 @pytest.mark.integration
-def test_queries_small(tmp_path: Path) -> None:
+def test_queries_small(tmp_path: Path, services: dict[str, str]) -> None:
     data = run(
         "bench.queries",
         tmp_path / "q.json",
@@ -42,8 +63,7 @@ def test_queries_small(tmp_path: Path) -> None:
         "1500",
         "--repeat",
         "2",
-        "--database",
-        f"evana_smoke_q_{os.getpid()}",
+        services=services,
     )
     assert {row["mode"] for row in data["reports"]} == {"postgresql", "sqlite"}
     assert len(data["reports"]) == 20
@@ -51,7 +71,7 @@ def test_queries_small(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_ingest_small(tmp_path: Path) -> None:
+def test_ingest_small(tmp_path: Path, services: dict[str, str]) -> None:
     data = run(
         "bench.ingest",
         tmp_path / "i.json",
@@ -61,8 +81,7 @@ def test_ingest_small(tmp_path: Path) -> None:
         "1500",
         "--row-sample",
         "200",
-        "--database",
-        f"evana_smoke_i_{os.getpid()}",
+        services=services,
     )
     assert data["evana"]["exact"]
     assert data["evana"]["accepted"] == 30000
@@ -71,7 +90,7 @@ def test_ingest_small(tmp_path: Path) -> None:
 
 
 @pytest.mark.integration
-def test_soak_small(tmp_path: Path) -> None:
+def test_soak_small(tmp_path: Path, services: dict[str, str]) -> None:
     data = run(
         "bench.soak",
         tmp_path / "s.json",
@@ -85,8 +104,7 @@ def test_soak_small(tmp_path: Path) -> None:
         "2",
         "--users",
         "5000",
-        "--database",
-        f"evana_smoke_s_{os.getpid()}",
+        services=services,
     )
     assert data["lost"] == 0
     assert data["extra_counted"] == 0

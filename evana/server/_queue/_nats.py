@@ -164,6 +164,9 @@ class NatsQueue:
                 except nats.errors.Error as exc:  # disconnected: the client reconnects alone
                     log.debug("msg=fetch_failed error=%s", quote(exc))
                     await asyncio.sleep(_OUTAGE_PAUSE)
+                    # Or the consumer is gone: NATS 2.11+ answers a fetch from a deleted one
+                    # with 503 "no responders" at once, where 2.9 let it time out.
+                    await self._check_consumer(js)
                     continue
                 # Whatever was fetched is written and settled, even when close() is under way.
                 await delivery.handle(msgs)
@@ -172,8 +175,8 @@ class NatsQueue:
                 await sub.unsubscribe()
 
     async def _check_consumer(self, js: JetStreamContext) -> None:
-        """While idle, make sure the consumer still exists: a fetch from a deleted one (a NATS
-        server that lost its store) only ever times out.
+        """While idle or failing, make sure the consumer still exists (a NATS server that lost
+        its store, or whose stream was deleted, has none): make it again when it is gone.
         """
         now = time.monotonic()
         if now - self._consumer_checked < _CONSUMER_CHECK_EVERY:
