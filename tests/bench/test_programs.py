@@ -10,36 +10,39 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import psycopg
 import pytest
+
+from tests._services import temporary_database
 
 ROOT = Path(__file__).resolve().parents[2]
 
 
+@dataclass(frozen=True)
+class Services:
+    """The run's PostgreSQL and NATS (the machine's or throwaway ones), as the benchmark
+    programs read them, and a database of the test's own."""
+
+    env: dict[str, str]
+    database: str
+
+
 @pytest.fixture
-def services(pg_server: str, nats_url: str) -> Iterator[dict[str, str]]:
-    """The run's PostgreSQL and NATS (the machine's or throwaway ones) for a benchmark, and a
-    database name of its own, dropped afterwards."""
-    database = f"evana_smoke_{uuid.uuid4().hex[:12]}"
-    yield {"EVANA_BENCH_PG": pg_server, "EVANA_BENCH_NATS": nats_url, "database": database}
-    admin = pg_server.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
-    with psycopg.connect(admin, autocommit=True) as conn:
-        conn.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+def services(pg_server: str, nats_url: str) -> Iterator[Services]:
+    with temporary_database(pg_server) as url:
+        env = {"EVANA_BENCH_PG": pg_server, "EVANA_BENCH_NATS": nats_url}
+        yield Services(env, url.rsplit("/", 1)[1])
 
 
-def run(
-    module: str, out: Path, *args: str, services: dict[str, str] | None = None
-) -> dict[str, Any]:
+def run(module: str, out: Path, *args: str, services: Services | None = None) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if services:
-        env |= {"EVANA_BENCH_PG": services["EVANA_BENCH_PG"]}
-        env |= {"EVANA_BENCH_NATS": services["EVANA_BENCH_NATS"]}
-        args = (*args, "--database", services["database"])
+        env |= services.env
+        args = (*args, "--database", services.database)
     result = subprocess.run(
         [sys.executable, "-m", module, "--json", str(out), *args],
         cwd=ROOT,
@@ -53,7 +56,7 @@ def run(
 
 
 @pytest.mark.integration
-def test_queries_small(tmp_path: Path, services: dict[str, str]) -> None:
+def test_queries_small(tmp_path: Path, services: Services) -> None:
     data = run(
         "bench.queries",
         tmp_path / "q.json",
@@ -71,7 +74,7 @@ def test_queries_small(tmp_path: Path, services: dict[str, str]) -> None:
 
 
 @pytest.mark.integration
-def test_ingest_small(tmp_path: Path, services: dict[str, str]) -> None:
+def test_ingest_small(tmp_path: Path, services: Services) -> None:
     data = run(
         "bench.ingest",
         tmp_path / "i.json",
@@ -90,7 +93,7 @@ def test_ingest_small(tmp_path: Path, services: dict[str, str]) -> None:
 
 
 @pytest.mark.integration
-def test_soak_small(tmp_path: Path, services: dict[str, str]) -> None:
+def test_soak_small(tmp_path: Path, services: Services) -> None:
     data = run(
         "bench.soak",
         tmp_path / "s.json",

@@ -34,7 +34,7 @@ from evana.server._storage._tables import events as events_table
 from tests._services import _nats_binary, _wait_for
 from tests.server._pipeline import BASE, check_reports, make_events, wire
 
-#: Figures of every drill of this run, printed by conftest.py at the end.
+#: Figures of the drill just run, handed to the run's summary by conftest.py.
 FIGURES: list[Figures] = []
 DAYS = 20
 

@@ -13,8 +13,6 @@ import pytest
 
 from ._drill import FIGURES
 
-_SENT = [0]  # how many of FIGURES this process has attached to a report already
-
 
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_makereport(
@@ -23,6 +21,5 @@ def pytest_runtest_makereport(
     outcome = yield
     report = outcome.get_result()
     if report.when == "teardown":
-        for figures in FIGURES[_SENT[0] :]:
-            report.user_properties.append(("drill", figures.line()))
-        _SENT[0] = len(FIGURES)
+        while FIGURES:  # what this test's drill filed, handed on once
+            report.user_properties.append(("drill", FIGURES.pop(0).line()))
