@@ -15,7 +15,7 @@ from pathlib import Path
 
 import httpx
 
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 from evana.server._keys import KeyService
 from evana.server._storage import Database, EventStore, upgrade
 

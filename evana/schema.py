@@ -1,24 +1,17 @@
 """The wire format, shared by the client SDK, the server and the CLI: events, batches, reports.
 
-The rules are DESIGN.md's: ``event`` and ``user_id`` 1-200 characters, ``timestamp`` ISO 8601
-(naive means UTC), ``properties`` a JSON object of at most 32 KiB, unknown fields rejected, a
-batch's ``sent_at`` corrects client clock skew, and after that nothing may lie more than 24 hours
-in the future. :func:`validate_batch` applies all of them to a raw request body and keeps the
-valid events of a batch even when others are rejected.
+The rules of a valid event (DESIGN.md "Event") live in :mod:`evana._contract`; :class:`Event`
+is built from them and is the exact verdict every path falls back to. The server's batch
+validation (normalised events, per-index rejections) belongs to the server
+(``evana/server/_batch.py``), not to this module.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
-import math
-import re
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal
 
-import pydantic_core
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -26,8 +19,22 @@ from pydantic import (
     ConfigDict,
     Field,
     StringConstraints,
-    ValidationError,
     field_validator,
+)
+
+from ._contract import (
+    EVENT_ID_NAMESPACE,
+    MAX_FUTURE,
+    MAX_NAME_LENGTH,
+    MAX_PROPERTIES_BYTES,
+    MAX_PROPERTIES_DEPTH,
+    MIN_TIMESTAMP,
+    check_properties,
+    check_text,
+    check_timestamp,
+    derive_event_id,
+    format_errors,
+    iso_only,
 )
 
 __all__ = [
@@ -40,7 +47,6 @@ __all__ = [
     "ActiveUsers",
     "Cohort",
     "DayValue",
-    "EnvelopeError",
     "ErrorBody",
     "Event",
     "EventBatch",
@@ -48,138 +54,32 @@ __all__ = [
     "IngestResult",
     "IsoDate",
     "IsoDateTime",
-    "NormalizedEvent",
+    "Name",
     "Period",
     "RejectedEvent",
     "Retention",
     "TopEvents",
     "UserErasure",
-    "ValidatedBatch",
     "derive_event_id",
     "format_errors",
-    "validate_batch",
 ]
-
-MAX_NAME_LENGTH = 200
-MAX_PROPERTIES_BYTES = 32 * 1024
-#: Deeper objects are rejected per event; the JSON parser itself gives up (whole body) past 255.
-MAX_PROPERTIES_DEPTH = 64
-MAX_FUTURE = dt.timedelta(hours=24)
-#: Earliest accepted timestamp: the Unix epoch. Older values are almost always a unit bug
-#: (seconds sent as milliseconds' worth of nothing, a zero date) rather than real history.
-MIN_TIMESTAMP = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-#: Namespace of content-derived event ids (uuid5), fixed forever: changing it would make a
-#: re-sent file count twice.
-EVENT_ID_NAMESPACE = uuid.UUID("6f2b1c57-0c84-4c1e-9d6e-3b6a2f0e7a11")
 
 Period = Literal["day", "week", "month"]
 
-
-def _no_nul(value: str) -> str:
-    # PostgreSQL text and jsonb cannot hold NUL; rejecting it here keeps it out of worker batches.
-    if "\x00" in value:
-        raise ValueError("must not contain NUL characters (\\u0000)")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise ValueError("must be valid UTF-8 (no lone surrogates)") from None
-    return value
-
-
-_ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}")
-
-
-def _iso_only(value: Any) -> Any:
-    # pydantic would read 0 or "1700000000" as a Unix time; the wire format promises ISO 8601,
-    # and a number here is almost always a unit bug (seconds vs milliseconds), so refuse it.
-    if isinstance(value, str) and not _ISO_DATE.match(value):
-        raise ValueError("must be ISO 8601, such as 2026-11-02 or 2026-11-02T09:15:00Z")
-    if isinstance(value, int | float):
-        raise ValueError("must be an ISO 8601 string, not a number")
-    return value
-
-
 #: A date-time in ISO 8601 text (or a ``datetime`` from Python code); numbers are refused.
-IsoDateTime = Annotated[dt.datetime, BeforeValidator(_iso_only)]
+IsoDateTime = Annotated[dt.datetime, BeforeValidator(iso_only)]
 #: A ``YYYY-MM-DD`` date (or a ``date`` from Python code); numbers are refused.
-IsoDate = Annotated[dt.date, BeforeValidator(_iso_only)]
+IsoDate = Annotated[dt.date, BeforeValidator(iso_only)]
 
+#: ``event`` and ``user_id``: 1-200 characters of valid Unicode without NUL. The text test also
+#: runs before the type check, whose own refusal of a lone surrogate would be vaguer; placed
+#: after the constraints, it leaves their messages ("String should have at least 1 character").
 Name = Annotated[
     str,
     StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH),
-    AfterValidator(_no_nul),
+    BeforeValidator(check_text),
+    AfterValidator(check_text),
 ]
-
-
-def _utc(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is None:
-        return value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC)
-
-
-def _check_properties(value: dict[str, Any]) -> None:
-    """Raise ValueError when properties are too big, too deep, or hold what the store can't keep."""
-    try:
-        raw = pydantic_core.to_json(value)
-    except (pydantic_core.PydanticSerializationError, ValueError) as exc:
-        raise ValueError(f"not serializable as JSON ({exc})") from None
-    if len(raw) > MAX_PROPERTIES_BYTES:
-        raise ValueError(
-            f"serialized size {len(raw)} bytes is over the {MAX_PROPERTIES_BYTES} byte limit"
-        )
-    # Cheap byte tests first; the exact walks only run when one of them hints at a problem.
-    if raw.count(b"{") + raw.count(b"[") > MAX_PROPERTIES_DEPTH and (
-        _depth(value) > MAX_PROPERTIES_DEPTH
-    ):
-        raise ValueError(f"nested deeper than {MAX_PROPERTIES_DEPTH} levels")
-    if b"\\u0000" in raw and _has_nul(value):
-        raise ValueError("must not contain NUL characters (\\u0000)")
-    if (b"NaN" in raw or b"Infinity" in raw) and _has_non_finite(value):
-        # The JSON parser lets NaN/Infinity through, but they are not JSON (RFC 8259) and
-        # PostgreSQL's jsonb refuses them: reject the event here rather than poison a batch.
-        raise ValueError("NaN and Infinity (or numbers beyond a double, like 1e400) are not JSON")
-
-
-def _depth(value: Any) -> int:
-    deepest, stack = 0, [(value, 1)]
-    while stack:
-        item, level = stack.pop()
-        if isinstance(item, Mapping):
-            deepest = max(deepest, level)
-            stack.extend((v, level + 1) for v in item.values())
-        elif isinstance(item, list | tuple):
-            deepest = max(deepest, level)
-            stack.extend((v, level + 1) for v in item)
-    return deepest
-
-
-def _has_non_finite(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, float):
-            if not math.isfinite(item):
-                return True
-        elif isinstance(item, Mapping):
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return False
-
-
-def _has_nul(value: Any) -> bool:
-    stack = [value]
-    while stack:
-        item = stack.pop()
-        if isinstance(item, str):
-            if "\x00" in item:
-                return True
-        elif isinstance(item, Mapping):
-            stack.extend(item.keys())
-            stack.extend(item.values())
-        elif isinstance(item, list | tuple):
-            stack.extend(item)
-    return False
 
 
 class Event(BaseModel):
@@ -208,18 +108,13 @@ class Event(BaseModel):
     @field_validator("timestamp")
     @classmethod
     def _timestamp_is_utc(cls, value: dt.datetime | None) -> dt.datetime | None:
-        if value is None:
-            return None
-        value = _utc(value)
-        if value < MIN_TIMESTAMP:
-            raise ValueError("is before 1970-01-01T00:00:00Z")
-        return value
+        return None if value is None else check_timestamp(value)
 
     @field_validator("properties")
     @classmethod
     def _properties_fit(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
         if value is not None:
-            _check_properties(value)
+            check_properties(value)
         return value
 
 
@@ -233,15 +128,6 @@ class EventBatch(BaseModel):
         default=None,
         description="The sender's clock when it sent the batch; corrects client clock skew.",
     )
-
-
-class _Envelope(BaseModel):
-    """The batch envelope alone, each event still raw, for per-event validation."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    events: list[Any]
-    sent_at: IsoDateTime | None = None
 
 
 class RejectedEvent(BaseModel):
@@ -321,85 +207,3 @@ class Retention(BaseModel):
     since: dt.date
     until: dt.date
     cohorts: list[Cohort]
-
-
-def _canonical_properties(properties: Mapping[str, Any] | None) -> Any:
-    if not properties:
-        return None
-    return pydantic_core.to_jsonable_python(properties)
-
-
-def derive_event_id(
-    event: str,
-    user_id: str,
-    timestamp: dt.datetime | None = None,
-    properties: Mapping[str, Any] | None = None,
-) -> uuid.UUID:
-    """The deterministic id of an event without one: a UUIDv5 of its canonical content.
-
-    The same content always gives the same id, so a re-sent copy is recognised as a duplicate.
-    The timestamp counts as the instant it names (any offset), properties regardless of key
-    order, and ``{}`` the same as no properties.
-
-    >>> a = derive_event_id("signup", "u_42", dt.datetime(2026, 11, 2, 9, 15, tzinfo=dt.UTC))
-    >>> later = dt.datetime.fromisoformat("2026-11-02T10:15:00+01:00")
-    >>> b = derive_event_id("signup", "u_42", later)
-    >>> a == b, a.version
-    (True, 5)
-    """
-    stamp = None
-    if timestamp is not None:
-        stamp = _utc(timestamp).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    canonical = json.dumps(
-        [event, user_id, stamp, _canonical_properties(properties)],
-        sort_keys=True,
-        separators=(",", ":"),
-        ensure_ascii=False,
-    )
-    return uuid.uuid5(EVENT_ID_NAMESPACE, canonical)
-
-
-@dataclass(slots=True)
-class NormalizedEvent:
-    """An accepted event, ready to store: id set, timestamp skew-corrected and in UTC.
-
-    Treat it as immutable. It is not ``frozen`` because a frozen dataclass costs 5x more to
-    build (0.75 µs against 0.16 µs), and the API and the worker build one per event.
-    """
-
-    event_id: uuid.UUID
-    event: str
-    user_id: str
-    timestamp: dt.datetime
-    properties: dict[str, Any] | None
-    received_at: dt.datetime
-
-
-@dataclass(slots=True)
-class ValidatedBatch:
-    """What :func:`validate_batch` makes of a request body."""
-
-    received_at: dt.datetime
-    events: list[NormalizedEvent] = field(default_factory=list)
-    rejected: list[RejectedEvent] = field(default_factory=list)
-
-    @property
-    def size(self) -> int:
-        """Events in the batch as sent, accepted or not."""
-        return len(self.events) + len(self.rejected)
-
-
-def format_errors(error: ValidationError, *, skip: int = 0) -> list[str]:
-    """One ``"field: message"`` string per pydantic error (``skip`` drops leading loc parts)."""
-    out = []
-    for item in error.errors(include_url=False, include_input=False):
-        loc = ".".join(str(part) for part in item["loc"][skip:])
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "extra_forbidden":
-            message = "unknown field (allowed: event_id, event, user_id, timestamp, properties)"
-        out.append(f"{loc}: {message}" if loc else message)
-    return out
-
-
-# Batch validation lives in its own module; its names are part of this one's API.
-from ._batch import EnvelopeError, validate_batch  # noqa: E402

@@ -9,13 +9,8 @@ import uuid
 import pytest
 from pydantic import ValidationError
 
-from evana.schema import (
-    MAX_PROPERTIES_BYTES,
-    EnvelopeError,
-    Event,
-    derive_event_id,
-    validate_batch,
-)
+from evana.schema import MAX_PROPERTIES_BYTES, Event, derive_event_id
+from evana.server._batch import EnvelopeError, validate_batch
 
 NOW = dt.datetime(2026, 11, 23, 12, 0, tzinfo=dt.UTC)
 

@@ -1,17 +1,19 @@
 """One JSON line in, an event ready to send (and its id) or the reason it is not one.
 
-The verdict is always :class:`evana.schema.Event`'s, plus the server's rule against timestamps
-more than 24 hours ahead, so a line the CLI sends is a line the server accepts. It is reached
-cheaply for the common line: ``pydantic_core.from_json`` and a few exact tests decide plain
-events (names that are short strings, a canonical UUID, an ISO timestamp with its offset, a
-short line whose properties cannot break the size, depth, NUL or finite-number rules);
-anything else goes through ``Event.model_validate_json`` itself, for its exact verdict and
-message. The parsed object is what gets sent, so nothing is serialized twice.
-``tests/cli/test_judge.py`` proves with hypothesis that both paths agree with ``Event``, ids
-included.
+The verdict is always :class:`evana.schema.Event`'s, plus the contract's rule against timestamps
+more than 24 hours ahead, so a line the CLI sends is a line the server accepts, and a line it
+rejects says what the server would say. It is reached cheaply for the common line:
+``pydantic_core.from_json`` and the contract's predicates decide plain events (names, a canonical
+UUID, an ISO timestamp with its offset, a short line whose properties cannot break the size,
+depth, NUL or finite-number rules); anything else is parsed as the server parses it
+(:func:`evana._contract.parse_json`) and judged by ``Event``. The parsed object is what gets
+sent, so nothing is serialized twice. ``tests/test_event_contract.py`` proves the CLI, the SDK
+and the server agree.
 
-A line without an ``event_id`` gets the schema's content-derived id (:func:`derive_event_id`):
-sending the same line again, from any file, is recognised as the same event.
+A line without an ``event_id`` gets the contract's content-derived id
+(:func:`evana._contract.derive_event_id`): sending the same line again, from any file, is
+recognised as the same event. Timestamps read from a file are facts: the CLI sends no
+``sent_at``, so the server never moves them.
 """
 
 from __future__ import annotations
@@ -24,15 +26,18 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
-from evana.schema import (
+from evana._contract import (
+    EVENT_FIELDS,
     MAX_FUTURE,
-    MAX_NAME_LENGTH,
     MAX_PROPERTIES_DEPTH,
     MIN_TIMESTAMP,
-    Event,
     derive_event_id,
     format_errors,
+    future_error,
+    name_ok,
+    parse_json,
 )
+from evana.schema import Event
 
 from ._jsonlines import MAX_LINE_BYTES, TooLong
 
@@ -41,16 +46,15 @@ __all__ = ["LineError", "Payload", "horizon", "judge"]
 #: What goes into a batch: the parsed object (fast path) or the validated ``Event``.
 Payload = dict[str, Any] | Event
 
-_FIELDS = frozenset(("event_id", "event", "user_id", "timestamp", "properties"))
+_FIELDS = frozenset(EVENT_FIELDS)
 _UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
 _STAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:Z|[+-]\d{2}:\d{2})")
 #: Lines up to this size are decided on the fast path. Serializing parsed JSON grows it at most
 #: 4.5x (``1e15`` becomes ``1000000000000000.0``), so their properties stay under 32 KiB.
 _FAST_BYTES = 7000
-_FUTURE = "timestamp: more than 24 hours in the future"
 _from_json = pydantic_core.from_json
 _fromisoformat = dt.datetime.fromisoformat
-_validate_json = Event.model_validate_json
+_validate = Event.model_validate
 
 
 class LineError(Exception):
@@ -64,11 +68,6 @@ def horizon() -> dt.datetime:
     True
     """
     return dt.datetime.now(dt.UTC) + MAX_FUTURE
-
-
-def _name_ok(value: object) -> bool:
-    # from_json never yields lone surrogates, so a str here is valid UTF-8.
-    return type(value) is str and 0 < len(value) <= MAX_NAME_LENGTH and "\x00" not in value
 
 
 def _overflows(value: dict[str, Any]) -> bool:
@@ -96,7 +95,7 @@ def _fast(line: bytes, latest: dt.datetime) -> tuple[dict[str, Any], str] | None
         return None
     if type(obj) is not dict or not obj.keys() <= _FIELDS:
         return None
-    if not (_name_ok(obj.get("event")) and _name_ok(obj.get("user_id"))):
+    if not (name_ok(obj.get("event")) and name_ok(obj.get("user_id"))):
         return None
     when = obj.get("timestamp")
     if when is not None:
@@ -125,17 +124,6 @@ def _fast(line: bytes, latest: dt.datetime) -> tuple[dict[str, Any], str] | None
     return obj, event_id.lower()
 
 
-def _message(error: ValidationError) -> str:
-    messages = []
-    for item, text in zip(error.errors(include_url=False), format_errors(error), strict=True):
-        if item["type"] == "json_invalid":
-            text = "not valid JSON: " + str(item.get("ctx", {}).get("error", text))
-        elif item["type"] == "model_type":
-            text = "not a JSON object (each line must be one event object)"
-        messages.append(text)
-    return "; ".join(messages)
-
-
 def judge(line: bytes, latest: dt.datetime) -> tuple[Payload, str]:
     """What to send for ``line`` and its event id (lower-case text), or :class:`LineError`.
 
@@ -154,11 +142,17 @@ def judge(line: bytes, latest: dt.datetime) -> tuple[Payload, str]:
     if fast is not None:
         return fast
     try:
-        event = _validate_json(line)
+        obj = parse_json(line)
+    except ValueError as exc:
+        raise LineError(f"not valid JSON: {exc}") from None
+    if not isinstance(obj, dict):
+        raise LineError("not a JSON object (each line must be one event object)")
+    try:
+        event = _validate(obj)
     except ValidationError as exc:
-        raise LineError(_message(exc)) from None
-    if event.timestamp is not None and event.timestamp > latest:
-        raise LineError(_FUTURE)
+        raise LineError("; ".join(format_errors(exc))) from None
+    if event.timestamp is not None and (message := future_error(event.timestamp, latest)):
+        raise LineError(message)
     if event.event_id is None:
         derived = derive_event_id(event.event, event.user_id, event.timestamp, event.properties)
         event = event.model_copy(update={"event_id": derived})

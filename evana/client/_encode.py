@@ -2,12 +2,15 @@
 
 ``track()`` runs on the application's own thread, so it does the least work that still gives
 exactly :class:`evana.schema.Event`'s verdict. Properties are made JSON-safe and serialized once
-(the bytes are what gets sent; no second pass in the sender). Cheap tests decide the common
-case: names that are plain ``str`` of 1-200 characters without NUL or lone surrogates, a
-``datetime`` or no timestamp, and serialized properties within the size limit whose bracket count
-and escapes rule out excess depth and NUL. Anything else goes through ``Event`` itself, so odd
-input gets pydantic's verdict and message. ``tests/client/test_encode.py`` proves with
-hypothesis that both paths agree with ``Event``.
+(the bytes are what gets sent; no second pass in the sender). The contract's cheap predicates
+decide the common case (:func:`evana._contract.name_ok` for the names, a ``datetime`` or no
+timestamp, :func:`evana._contract.properties_bytes_ok` for the serialized properties); anything
+else goes through ``Event`` itself, so odd input gets its verdict and message.
+``tests/test_event_contract.py`` proves that this path, the CLI's and the server's agree.
+
+An integer ``user_id`` is sent as its text (``42`` as ``"42"``), as PostHog's and Segment's SDKs
+do; a timestamp given by the application is sent as given, and the server stores it as given
+unless the batch's ``sent_at`` shows the application's clock is minutes or hours off.
 
 JSON-safe means what Segment and PostHog do for values JSON has no type for: datetimes, dates
 and UUIDs become ISO/hex strings, ``Decimal`` its exact digits as a string, sets and tuples
@@ -24,17 +27,18 @@ from typing import Any
 import pydantic_core
 from pydantic import ValidationError
 
+from evana._contract import (
+    MAX_FUTURE,
+    MIN_TIMESTAMP,
+    format_errors,
+    future_error,
+    name_ok,
+    properties_bytes_ok,
+    user_id_text,
+)
 from evana._uuid import uuid7
 from evana.errors import InvalidEventError
-from evana.schema import (
-    MAX_FUTURE,
-    MAX_NAME_LENGTH,
-    MAX_PROPERTIES_BYTES,
-    MAX_PROPERTIES_DEPTH,
-    MIN_TIMESTAMP,
-    Event,
-    format_errors,
-)
+from evana.schema import Event
 
 __all__ = ["encode_event", "encode_prepared", "json_safe"]
 
@@ -57,28 +61,15 @@ def json_safe(properties: Mapping[str, Any]) -> bytes:
         raise InvalidEventError(f"properties: not serializable as JSON ({exc})") from None
 
 
-def _utf8(value: str) -> bool:
+def _utc_stamp(stamp: Any) -> tuple[Any, bool]:
+    """A ``datetime`` in UTC and whether it is plainly valid; anything else as it is, for Event."""
+    if type(stamp) is not dt.datetime:
+        return stamp, False
     try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:  # a lone surrogate: not valid UTF-8
-        return False
-    return True
-
-
-#: Properties shorter than this cannot hold MAX_PROPERTIES_DEPTH + 1 nested brackets.
-_SHALLOW = 2 * (MAX_PROPERTIES_DEPTH + 1)
-
-
-def _properties_ok(raw: bytes) -> bool:
-    # Each level of nesting needs an opening bracket (and its closing one), and NUL always
-    # serializes as \u0000, so these byte tests can only err towards the exact (slow) check,
-    # never past a broken rule.
-    size = len(raw)
-    return (
-        size <= MAX_PROPERTIES_BYTES
-        and (size < _SHALLOW or raw.count(b"{") + raw.count(b"[") <= MAX_PROPERTIES_DEPTH)
-        and b"\\u0000" not in raw
-    )
+        stamp = stamp.replace(tzinfo=_UTC) if stamp.tzinfo is None else stamp.astimezone(_UTC)
+    except OverflowError:  # left the calendar in UTC: Event says which end
+        return stamp, False
+    return stamp, stamp >= MIN_TIMESTAMP
 
 
 def _validated(
@@ -99,7 +90,7 @@ def _validated(
 
 def encode_event(
     event: str,
-    user_id: str,
+    user_id: str | int,
     properties: Mapping[str, Any] | None = None,
     timestamp: dt.datetime | None = None,
     event_id: uuid.UUID | None = None,
@@ -114,45 +105,32 @@ def encode_event(
     >>> data[51:]
     b'"event":"signup","user_id":"u_42","timestamp":"2026-11-02T09:15:00Z","properties":{"n":1}}'
     """
-    # The common case is decided inline, without helper calls: this runs on every track().
+    # The common case is decided with few calls: this runs on every track().
     now = _now(_UTC)
     if event_id is None:
         event_id = uuid7()
+    user_id = user_id_text(user_id)
     raw: bytes | None = None
     if properties is None:
         fast = True
     elif type(properties) is dict or isinstance(properties, Mapping):
-        raw = json_safe(properties if type(properties) is dict else dict(properties))
-        fast = _properties_ok(raw)
+        try:
+            raw = json_safe(properties if type(properties) is dict else dict(properties))
+        except InvalidEventError:
+            fast = False  # e.g. a lone surrogate: Event says why, with the other fields' errors
+        else:
+            fast = properties_bytes_ok(raw)
     else:
         fast = False  # not an object at all: let Event say so
-    stamp: Any = timestamp
-    if stamp is None:
-        stamp = now
-    elif type(stamp) is dt.datetime:
-        stamp = stamp.replace(tzinfo=_UTC) if stamp.tzinfo is None else stamp.astimezone(_UTC)
-        fast = fast and stamp >= MIN_TIMESTAMP
-    else:
-        fast = False
-    if not (
-        fast
-        and type(event_id) is uuid.UUID
-        and type(event) is str
-        and type(user_id) is str
-        and 0 < len(event) <= MAX_NAME_LENGTH
-        and 0 < len(user_id) <= MAX_NAME_LENGTH
-        and "\x00" not in event
-        and "\x00" not in user_id
-        and (event.isascii() or _utf8(event))
-        and (user_id.isascii() or _utf8(user_id))
-    ):
+    stamp, plain = (now, True) if timestamp is None else _utc_stamp(timestamp)
+    fast = fast and plain
+    if not (fast and type(event_id) is uuid.UUID and name_ok(event) and name_ok(user_id)):
         # Judge what the server will see: properties in their JSON-safe form, as it parses them.
         wire_properties = properties if raw is None else _from_json(raw)
         model = _validated(event_id, event, user_id, stamp, wire_properties)
         event_id, event, user_id = model.event_id or event_id, model.event, model.user_id
         stamp = model.timestamp
-    if timestamp is not None and stamp > now + MAX_FUTURE:
-        message = "timestamp: more than 24 hours in the future"
+    if timestamp is not None and (message := future_error(stamp, now + MAX_FUTURE)):
         raise InvalidEventError(message, [message])
     # One serializer call for the id, names (escaped) and timestamp; properties are spliced in.
     head = _to_json({"event_id": event_id, "event": event, "user_id": user_id, "timestamp": stamp})

@@ -22,7 +22,7 @@ from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from evana._settings import Settings
 from evana.errors import NotFoundError
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 
 from ._queue import Names
 from ._queue._codec import decode

@@ -12,8 +12,9 @@ from evana.errors import (
     StorageError,
     TransientStorageError,
 )
-from evana.schema import EnvelopeError, IngestResult, validate_batch
+from evana.schema import IngestResult
 
+from ._batch import EnvelopeError, validate_batch
 from ._metrics import Metrics
 from ._queue import Batch, EventQueue
 

@@ -8,14 +8,9 @@ import decimal
 import enum
 import json
 import uuid
-from collections.abc import Mapping
 from typing import Any
 
-import pydantic_core
 import pytest
-from hypothesis import HealthCheck, given, settings
-from hypothesis import strategies as st
-from pydantic import ValidationError
 
 from evana.client._encode import encode_event, encode_prepared, json_safe
 from evana.errors import InvalidEventError
@@ -104,13 +99,15 @@ def test_no_timestamp_means_now_and_a_naive_one_means_utc() -> None:
         ({"event": ""}, "event: String should have at least 1 character"),
         ({"event": "x" * 201}, "event: String should have at most 200 characters"),
         ({"user_id": "a\x00b"}, "user_id: must not contain NUL"),
-        ({"user_id": "\ud800"}, "user_id: Input should be a valid string"),
-        ({"user_id": "ok\ud800"}, "user_id: Input should be a valid string"),
-        ({"user_id": 42}, "user_id: Input should be a valid string"),
+        ({"user_id": "\ud800"}, "user_id: must be valid Unicode"),
+        ({"user_id": "ok\ud800"}, "user_id: must be valid Unicode"),
+        ({"user_id": True}, "user_id: Input should be a valid string"),
+        ({"user_id": 4.2}, "user_id: Input should be a valid string"),
         ({"properties": ["a"]}, "properties: Input should be a valid dictionary"),
         ({"properties": {"s": "x" * MAX_PROPERTIES_BYTES}}, "properties: serialized size"),
         ({"properties": {"s": "a\x00"}}, "properties: must not contain NUL"),
-        ({"properties": {"s": "\udc80"}}, "properties: not serializable as JSON"),
+        ({"properties": {"s": "\udc80"}}, "properties: must be valid Unicode"),
+        ({"timestamp": dt.datetime(1, 1, 1, tzinfo=dt.timezone(dt.timedelta(hours=1)))}, "1970"),
         ({"timestamp": dt.datetime(1969, 12, 31, 23, 59)}, "timestamp: is before 1970"),
         ({"timestamp": "yesterday"}, "timestamp: must be ISO 8601"),
         ({"timestamp": 1_700_000_000}, "timestamp: must be an ISO 8601 string, not a number"),
@@ -154,159 +151,3 @@ def test_encode_prepared_keeps_events_and_leaves_mappings_to_the_server() -> Non
         "user_id": "u",
     }
     assert json.loads(encode_prepared({"event": "", "extra": {1}})) == {"event": "", "extra": [1]}
-
-
-# -- the fast path gives exactly Event's verdict (hypothesis) --------------------------------
-
-
-def reference(
-    event: Any, user_id: Any, properties: Any, timestamp: Any, event_id: Any, now: dt.datetime
-) -> Event | None:
-    """Event's own verdict on what the server will receive; None when it refuses."""
-    wire = properties
-    if isinstance(properties, Mapping):
-        try:
-            raw = pydantic_core.to_json(properties, fallback=str, inf_nan_mode="null")
-        except (pydantic_core.PydanticSerializationError, ValueError):
-            return None
-        wire = pydantic_core.from_json(raw)
-    try:
-        model = Event(
-            event_id=event_id,
-            event=event,
-            user_id=user_id,
-            timestamp=now if timestamp is None else timestamp,
-            properties=wire,
-        )
-    except ValidationError:
-        return None
-    assert model.timestamp is not None
-    if model.timestamp > dt.datetime.now(dt.UTC) + MAX_FUTURE:
-        return None
-    return model
-
-
-special = st.sampled_from(
-    ["", "a", "x" * 200, "x" * 201, "é" * 200, "é" * 201, "a\x00b", "\ud800", "ok\udfff", "日本"]
-)
-plain = st.text(
-    st.characters(exclude_characters="\x00", exclude_categories=["Cs"]), min_size=1, max_size=200
-)
-# Mostly valid names, so that the other fields' rules get exercised too.
-names = st.one_of(
-    plain,
-    plain,
-    plain,
-    special,
-    st.text(max_size=210),
-    st.integers(),
-    st.none(),
-    st.binary(max_size=4),
-)
-
-
-def nested(depth: int) -> Any:
-    value: Any = 1
-    for level in range(depth):
-        value = {"k": value} if level % 2 else [value]
-    return value
-
-
-json_values = st.recursive(
-    st.none()
-    | st.booleans()
-    | st.integers()
-    | st.floats()
-    | st.text(max_size=20)
-    | st.sampled_from(["\x00", "[{[{", "\\u0000", "\ud800"]),
-    lambda inner: (
-        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=5), inner, max_size=4)
-    ),
-    max_leaves=20,
-)
-odd_values = st.sampled_from(
-    [decimal.Decimal("1.5"), {1, 2}, (1, "a"), dt.date(2026, 1, 1), Color.RED, Opaque(), b"\xff"]
-)
-properties = st.one_of(
-    st.none(),
-    st.dictionaries(st.text(max_size=8) | st.integers(), json_values | odd_values, max_size=6),
-    st.integers(58, 70).map(lambda depth: {"deep": nested(depth)}),
-    st.integers(58, 70).map(lambda depth: {"deep": nested(depth), "s": "[" * 80}),
-    st.integers(MAX_PROPERTIES_BYTES - 40, MAX_PROPERTIES_BYTES + 40).map(
-        lambda size: {"s": "x" * (size - 8)}
-    ),
-    st.just({1: "a", "1": "b" * (MAX_PROPERTIES_BYTES - 8)}),  # duplicate keys after str()
-    st.just(["not", "a", "dict"]),
-)
-past = st.datetimes(min_value=dt.datetime(1969, 12, 31), max_value=dt.datetime(2026, 1, 1))
-timestamps = st.one_of(
-    st.none(),
-    past,
-    past.map(lambda stamp: stamp.replace(tzinfo=dt.UTC)),
-    past.map(lambda stamp: stamp.replace(tzinfo=dt.timezone(dt.timedelta(hours=-11)))),
-    past.map(lambda stamp: stamp.replace(tzinfo=dt.timezone(dt.timedelta(hours=14)))),
-    st.sampled_from([NOW + MAX_FUTURE - dt.timedelta(minutes=1), NOW + 2 * MAX_FUTURE]),
-    st.sampled_from(["2026-11-02T09:15:00Z", "2026-11-02", "nope", 1_700_000_000, 1.5]),
-)
-event_ids = st.one_of(st.none(), st.none(), st.uuids(), st.uuids().map(str), st.just("zzz"))
-
-
-def check(event: Any, user_id: Any, props: Any, timestamp: Any, event_id: Any) -> None:
-    """encode_event accepts exactly what Event accepts, and encodes the same event."""
-    before = dt.datetime.now(dt.UTC)
-    try:
-        got_id, data = encode_event(event, user_id, props, timestamp, event_id)
-    except InvalidEventError:
-        got = None
-    else:
-        got = Event.model_validate_json(data)
-        assert got.event_id == got_id
-    expected = reference(event, user_id, props, timestamp, event_id, before)
-    if expected is None or got is None:
-        assert got is None, f"accepted what Event refuses: {data!r}"
-        assert expected is None, "refused what Event accepts"
-        return
-    assert (got.event, got.user_id, got.properties) == (
-        expected.event,
-        expected.user_id,
-        expected.properties,
-    )
-    if timestamp is None:
-        assert got.timestamp is not None
-        assert before <= got.timestamp <= dt.datetime.now(dt.UTC)
-    else:
-        assert got.timestamp == expected.timestamp
-    if event_id is not None:
-        assert got.event_id == expected.event_id
-
-
-# One field at a time (the others valid), so every rule's edge is hit often; then all at once.
-EXAMPLES = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-
-
-@EXAMPLES
-@given(names, names)
-def test_the_fast_path_agrees_with_event_on_names(event: Any, user_id: Any) -> None:
-    check(event, user_id, None, None, None)
-
-
-@EXAMPLES
-@given(properties)
-def test_the_fast_path_agrees_with_event_on_properties(props: Any) -> None:
-    check("signup", "u_42", props, None, None)
-
-
-@EXAMPLES
-@given(timestamps, event_ids)
-def test_the_fast_path_agrees_with_event_on_timestamps_and_ids(
-    timestamp: Any, event_id: Any
-) -> None:
-    check("signup", "u_42", None, timestamp, event_id)
-
-
-@EXAMPLES
-@given(names, names, properties, timestamps, event_ids)
-def test_the_fast_path_agrees_with_event_on_every_input(
-    event: Any, user_id: Any, props: Any, timestamp: Any, event_id: Any
-) -> None:
-    check(event, user_id, props, timestamp, event_id)

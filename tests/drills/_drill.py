@@ -28,7 +28,7 @@ from sqlalchemy import select, text
 
 from evana.client import HTTPTransport, Request, Response
 from evana.errors import TransportError
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 from evana.server._storage import Database
 from evana.server._storage._tables import events as events_table
 from tests._services import _nats_binary, _wait_for

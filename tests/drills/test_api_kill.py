@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 import evana
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 from evana.server._keys import KeyService
 from evana.server._storage import Database
 from tests._evana import ServerProcess, evana_serve

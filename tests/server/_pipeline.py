@@ -20,7 +20,7 @@ from typing import Any
 import httpx
 from sqlalchemy import text
 
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 from evana.server._storage import Database
 from tests import reference as ref
 from tests._evana import EVANA

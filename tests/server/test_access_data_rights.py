@@ -12,7 +12,7 @@ from collections.abc import Sequence
 import httpx
 import pytest
 
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 from tests import reference as ref
 from tests.conftest import Api
 from tests.server._pipeline import BASE, make_events, wire

@@ -12,8 +12,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from evana.schema import NormalizedEvent, derive_event_id
+from evana.schema import derive_event_id
 from evana.server._analytics import AnalyticsService
+from evana.server._batch import NormalizedEvent
 from evana.server._storage import Database, EventStore, create_schema
 from tests import reference as ref
 

@@ -56,7 +56,7 @@ def test_erasing_an_unknown_user_is_a_no_op(database: object) -> None:
 def test_erasure_reaches_days_whose_raw_events_were_dropped(database: object) -> None:
     from sqlalchemy import delete
 
-    from evana.schema import NormalizedEvent
+    from evana.server._batch import NormalizedEvent
     from evana.server._storage._tables import events as events_table
 
     db = database

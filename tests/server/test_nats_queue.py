@@ -25,8 +25,8 @@ from evana.errors import (
     QueueUnavailableError,
     TransientStorageError,
 )
-from evana.schema import NormalizedEvent
 from evana.server import Settings, _logging, _metrics
+from evana.server._batch import NormalizedEvent
 from evana.server._dlq import DeadLetterQueue
 from evana.server._queue import Batch, NatsQueue, _codec, _deadletter, _jetstream
 from evana.server._queue._codec import decode, encode

@@ -14,8 +14,8 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 import pytest
 
 from evana.errors import PermanentStorageError, QueueUnavailableError, TransientStorageError
-from evana.schema import NormalizedEvent
 from evana.server import Settings
+from evana.server._batch import NormalizedEvent
 from evana.server._queue import Batch, EventQueue, InProcessQueue, NatsQueue
 from tests.server._pipeline import eventually, make_events
 

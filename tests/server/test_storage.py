@@ -10,7 +10,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import func, select, text
 
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 from evana.server._storage import (
     COMPACT_AFTER,
     Database,

@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 
 __all__ = ["Batch", "BatchHandler", "EventQueue", "batch_id"]
 

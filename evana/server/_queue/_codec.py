@@ -17,7 +17,7 @@ from typing import Any
 import pydantic_core
 
 from evana.errors import QueueError
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 
 from ._base import Batch
 

@@ -31,7 +31,7 @@ from nats.js import JetStreamContext
 
 from evana._settings import Settings
 from evana.errors import PermanentStorageError
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 from evana.server._logging import quote
 from evana.server._metrics import Metrics
 

@@ -21,7 +21,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
 from evana.errors import PermanentStorageError, StorageError, TransientStorageError
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 
 from ._rollups import Delta, Key, build_deltas
 from ._tables import ALL_EVENTS, rollups

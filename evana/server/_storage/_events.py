@@ -6,7 +6,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 
 from ._compaction import compact, settle
 from ._database import Database
