@@ -117,7 +117,7 @@ class AsyncClient:
     async def track(
         self,
         event: str,
-        user_id: str,
+        user_id: str | int,
         properties: Mapping[str, Any] | None = None,
         timestamp: dt.datetime | None = None,
         event_id: uuid.UUID | None = None,
@@ -223,7 +223,7 @@ class AsyncClient:
         """Send ``events`` now as one batch, bypassing the queue; see ``Client.send_batch``."""
         self._bound()
         items = [encode_prepared(event) for event in events]
-        return await self._core.asend(self._transport, items, self._sleep)
+        return await self._core.asend(self._transport, items, self._sleep, stamped=False)
 
     async def close(self, timeout: float | None = None) -> bool:
         """Send what is queued (within ``timeout``, default ``shutdown_timeout``), then stop."""

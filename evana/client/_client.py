@@ -83,7 +83,7 @@ class Client:
     def track(
         self,
         event: str,
-        user_id: str,
+        user_id: str | int,
         properties: Mapping[str, Any] | None = None,
         timestamp: dt.datetime | None = None,
         event_id: uuid.UUID | None = None,
@@ -92,7 +92,8 @@ class Client:
 
         Never waits on the network. An invalid event is reported to ``on_error`` and counted,
         and raises ``InvalidEventError`` only with ``strict=True``; a full queue follows
-        ``on_full``. Tracking the id of an event queued or sent recently does nothing.
+        ``on_full``. Tracking the id of an event queued or sent recently does nothing. An
+        integer ``user_id`` is sent as its text (``42`` as ``"42"``).
 
         >>> import evana
         >>> with evana.Client("http://127.0.0.1:8000", "key", disabled=True) as client:
@@ -198,7 +199,7 @@ class Client:
         1
         """
         items = [encode_prepared(event) for event in events]
-        return self._core.send(self._transport, items, self._abandon.wait)
+        return self._core.send(self._transport, items, self._abandon.wait, stamped=False)
 
     def close(self, timeout: float | None = None) -> bool:
         """Send what is queued (within ``timeout``, default ``shutdown_timeout``), then stop.

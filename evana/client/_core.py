@@ -85,7 +85,7 @@ class Core:
     def admit(
         self,
         event: str,
-        user_id: str,
+        user_id: str | int,
         properties: Mapping[str, Any] | None,
         timestamp: Any,
         event_id: Any,
@@ -199,25 +199,38 @@ class Core:
         """The retry state of one request."""
         return Backoff(self.options.retry, deadline=lambda: self.deadline)
 
-    def ingest(self, events: Sequence[bytes]) -> Request:
-        """The request for one attempt at sending ``events``."""
-        return ingest_request(events, self.options.api_key, compress=self.options.gzip)
+    def ingest(self, events: Sequence[bytes], *, stamped: bool = True) -> Request:
+        """The request for one attempt at sending ``events`` (with ``sent_at`` when stamped)."""
+        return ingest_request(
+            events, self.options.api_key, compress=self.options.gzip, stamped=stamped
+        )
 
-    def send(self, transport: Transport, events: Sequence[bytes], sleep: Sleep) -> IngestResult:
-        """Send encoded events as one batch, retrying; raises the final ``EvanaError``."""
+    def send(
+        self, transport: Transport, events: Sequence[bytes], sleep: Sleep, *, stamped: bool = True
+    ) -> IngestResult:
+        """Send encoded events as one batch, retrying; raises the final ``EvanaError``.
+
+        ``stamped=False`` sends no ``sent_at``: the events' timestamps are facts (``send_batch``,
+        ``evana ingest``), never corrected for the sender's clock.
+        """
         answer = call(
-            lambda: transport.handle_request(self.ingest(events)),
+            lambda: transport.handle_request(self.ingest(events, stamped=stamped)),
             self.backoff(),
             self._counting(sleep),
         )
         return parse_model(answer, IngestResult)
 
     async def asend(
-        self, transport: AsyncTransport, events: Sequence[bytes], sleep: AsyncSleep
+        self,
+        transport: AsyncTransport,
+        events: Sequence[bytes],
+        sleep: AsyncSleep,
+        *,
+        stamped: bool = True,
     ) -> IngestResult:
         """The asyncio twin of :meth:`send`."""
         answer = await acall(
-            lambda: transport.handle_async_request(self.ingest(events)),
+            lambda: transport.handle_async_request(self.ingest(events, stamped=stamped)),
             self.backoff(),
             self._acounting(sleep),
         )

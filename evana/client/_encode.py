@@ -142,14 +142,21 @@ def encode_event(
 def encode_prepared(event: Event | Mapping[str, Any]) -> bytes:
     """Encode an event for ``send_batch``: an ``Event`` as it is, a mapping made JSON-safe.
 
-    A mapping is not validated here: the server judges it and reports it by its index.
+    A mapping is not validated here: the server judges it and reports it by its index. An event
+    with neither id nor timestamp gets a new UUIDv7 here, so that a retry of the request is the
+    same event again (the server would make each send a new event).
 
-    >>> encode_prepared({"event": "a", "user_id": "u"})
-    b'{"event":"a","user_id":"u"}'
+    >>> encode_prepared({"event": "a", "user_id": "u", "event_id": "0192f4c2-0000-7000-8000-0"})
+    b'{"event":"a","user_id":"u","event_id":"0192f4c2-0000-7000-8000-0"}'
     """
     if isinstance(event, Event):
+        if event.event_id is None and event.timestamp is None:
+            event = event.model_copy(update={"event_id": uuid7()})
         return _to_json(event, exclude_none=True)
+    fields = dict(event)
+    if fields.get("event_id") is None and fields.get("timestamp") is None:
+        fields["event_id"] = str(uuid7())
     try:
-        return _to_json(dict(event), fallback=str, inf_nan_mode="null")
+        return _to_json(fields, fallback=str, inf_nan_mode="null")
     except (pydantic_core.PydanticSerializationError, ValueError, TypeError) as exc:
         raise InvalidEventError(f"not serializable as JSON ({exc})") from None

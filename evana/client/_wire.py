@@ -52,22 +52,29 @@ def _headers(api_key: str) -> dict[str, str]:
     return {"X-API-Key": api_key, "User-Agent": USER_AGENT, "Accept": "application/json"}
 
 
-def batch_body(items: Sequence[bytes], sent_at: dt.datetime) -> bytes:
+def batch_body(items: Sequence[bytes], sent_at: dt.datetime | None) -> bytes:
     """The JSON body of ``POST /v1/events`` from encoded events.
 
     >>> batch_body([b'{"event":"a","user_id":"u"}'], dt.datetime(2026, 1, 1, tzinfo=dt.UTC))
     b'{"events":[{"event":"a","user_id":"u"}],"sent_at":"2026-01-01T00:00:00+00:00"}'
+    >>> batch_body([b'{"event":"a","user_id":"u"}'], None)
+    b'{"events":[{"event":"a","user_id":"u"}]}'
     """
+    if sent_at is None:
+        return b"".join((_PREFIX, b",".join(items), b"]}"))
     return b"".join((_PREFIX, b",".join(items), _SENT_AT, sent_at.isoformat().encode(), _SUFFIX))
 
 
-def ingest_request(items: Sequence[bytes], api_key: str, *, compress: bool = True) -> Request:
-    """A ``POST /v1/events`` of encoded events, stamped with ``sent_at`` = now.
+def ingest_request(
+    items: Sequence[bytes], api_key: str, *, compress: bool = True, stamped: bool = True
+) -> Request:
+    """A ``POST /v1/events`` of encoded events, stamped with ``sent_at`` = now (unless not
+    ``stamped``: then the server stores every timestamp as given).
 
     Built anew for every attempt: a retried batch carries the time of the retry, or the server's
-    clock-skew correction would move its events forward by the time spent retrying.
+    clock-skew correction could move its events by the time spent retrying.
     """
-    body = batch_body(items, dt.datetime.now(dt.UTC))
+    body = batch_body(items, dt.datetime.now(dt.UTC) if stamped else None)
     headers = _headers(api_key)
     headers["Content-Type"] = "application/json"
     if compress:

@@ -384,10 +384,15 @@ def test_send_batch_returns_the_servers_verdict(api: respx.MockRouter) -> None:
         )
     assert result.accepted == 1
     assert result.rejected[0].index == 1
-    assert batch_of(route.calls[0].request)["events"] == [
+    body = batch_of(route.calls[0].request)
+    # Neither id nor timestamp: the SDK names the event once, so a retry is a duplicate.
+    assert uuid.UUID(body["events"][1].pop("event_id")).version == 7
+    assert body["events"] == [
         {"event_id": "00000000-0000-0000-0000-000000000001", "event": "a", "user_id": "u"},
         {"event": "", "user_id": "u"},
     ]
+    # Prepared events' timestamps are facts: no sent_at, so the server never moves them.
+    assert "sent_at" not in body
 
 
 def test_send_batch_raises_the_final_error(api: respx.MockRouter) -> None:

@@ -150,4 +150,17 @@ def test_encode_prepared_keeps_events_and_leaves_mappings_to_the_server() -> Non
         "event": "a",
         "user_id": "u",
     }
-    assert json.loads(encode_prepared({"event": "", "extra": {1}})) == {"event": "", "extra": [1]}
+    stamped = {"event": "", "timestamp": "2026-11-02T09:15:00Z", "extra": {1}}
+    assert json.loads(encode_prepared(stamped)) == {**stamped, "extra": [1]}
+
+
+def test_send_batch_events_without_id_and_timestamp_get_an_id_so_retries_are_duplicates() -> None:
+    # The server makes each send of such an event a new event; the SDK's own retries of one
+    # request must not be, so it names the event once, before the first attempt.
+    sent = json.loads(encode_prepared({"event": "a", "user_id": "u"}))
+    assert uuid.UUID(sent["event_id"]).version == 7
+    model = json.loads(encode_prepared(Event(event="a", user_id="u")))
+    assert uuid.UUID(model["event_id"]).version == 7
+    assert "event_id" not in json.loads(
+        encode_prepared({"event": "a", "user_id": "u", "timestamp": "2026-11-02T09:15:00Z"})
+    )
