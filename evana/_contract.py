@@ -39,8 +39,10 @@ __all__ = [
     "MIN_TIMESTAMP",
     "NAME_PATTERN",
     "SKEW_TOLERANCE",
+    "check_field_names",
     "check_properties",
     "check_text",
+    "check_unicode",
     "clock_skew",
     "derive_event_id",
     "format_errors",
@@ -141,6 +143,25 @@ def check_text(value: Any) -> Any:
     return value
 
 
+def check_unicode(value: Any) -> Any:
+    """Refuse a ``str`` holding a lone surrogate (with :data:`SURROGATE`); other values pass."""
+    if isinstance(value, str) and not (value.isascii() or _utf8(value)):
+        raise ValueError(SURROGATE)
+    return value
+
+
+def check_field_names(value: Any) -> Any:
+    """Refuse an object whose field names hold a lone surrogate; other values pass.
+
+    Such a name cannot even be reported as an unknown field, so it gets its own message.
+    """
+    if isinstance(value, Mapping):
+        for key in value:
+            if isinstance(key, str) and not (key.isascii() or _utf8(key)):
+                raise ValueError("field names " + SURROGATE)
+    return value
+
+
 def user_id_text(value: Any) -> Any:
     """An integer user id as text, as PostHog's and Segment's SDKs send numbers; other values as
     they are. ``bool`` is not a number here: ``True`` is far likelier a bug than user 1.
@@ -162,6 +183,7 @@ def iso_only(value: Any) -> Any:
     """
     if isinstance(value, str) and not _ISO_PREFIX.match(value):
         raise ValueError(ISO_TEXT)
+    check_unicode(value)
     if isinstance(value, int | float):
         raise ValueError(ISO_NUMBER)
     return value

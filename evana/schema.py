@@ -20,6 +20,7 @@ from pydantic import (
     Field,
     StringConstraints,
     field_validator,
+    model_validator,
 )
 
 from ._contract import (
@@ -29,9 +30,11 @@ from ._contract import (
     MAX_PROPERTIES_BYTES,
     MAX_PROPERTIES_DEPTH,
     MIN_TIMESTAMP,
+    check_field_names,
     check_properties,
     check_text,
     check_timestamp,
+    check_unicode,
     derive_event_id,
     format_errors,
     iso_only,
@@ -91,7 +94,9 @@ class Event(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    event_id: uuid.UUID | None = Field(
+    _field_names = model_validator(mode="before")(check_field_names)
+
+    event_id: Annotated[uuid.UUID | None, BeforeValidator(check_unicode)] = Field(
         default=None,
         description="The event's identity; derived from its content when absent.",
     )

@@ -37,10 +37,22 @@ def _iso(moment: dt.datetime) -> str:
     return moment.astimezone(dt.UTC).isoformat().replace("+00:00", "Z")
 
 
+_epoch = dt.datetime(1970, 1, 1)
+_boundaries = st.one_of(
+    # Around the 1970 floor, in every zone (an offset moves it), and around the 24-hour horizon.
+    st.integers(-2_000_000, 2_000_000).flatmap(
+        lambda us: st.sampled_from(_zones).map(
+            lambda z: (_epoch + dt.timedelta(microseconds=us)).isoformat() + z
+        )
+    ),
+    st.integers(-600, 600).map(lambda s: _iso(_now + MAX_FUTURE + dt.timedelta(seconds=s))),
+)
 _timestamps = st.one_of(
     st.datetimes(min_value=dt.datetime(1969, 12, 31), max_value=dt.datetime(2030, 1, 1)).flatmap(
         lambda t: st.sampled_from(_zones).map(lambda z: t.isoformat() + z)
     ),
+    _boundaries,
+    _boundaries,
     st.sampled_from(
         [
             "1970-01-01T00:00:00Z",
@@ -57,6 +69,7 @@ _timestamps = st.one_of(
             "2026-13-01T00:00:00Z",
             "yesterday",
             "1700000000",
+            "2026-11-02T09:15:00\ud83d",
         ]
     ),
     st.sampled_from([0, 1_700_000_000, 1.5, None]),
@@ -112,12 +125,36 @@ _ids = st.one_of(
     st.uuids().map(str),
     st.uuids().map(lambda u: str(u).upper()),
     st.uuids().map(lambda u: u.hex),
-    st.sampled_from(["nope", "", None]),
+    st.sampled_from(["nope", "", None, "\ud83d"]),
+)
+
+
+_plain_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**53), 2**53) | st.text(max_size=6),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=6,
+)
+#: Events every rule but the time rules accepts: the server's fast path decides whole batches of
+#: them, so they must be common, with times at the edges.
+_clean = st.fixed_dictionaries(
+    {"event": _plain, "user_id": _plain},
+    optional={
+        "timestamp": _boundaries
+        | st.datetimes(min_value=dt.datetime(2020, 1, 1), max_value=dt.datetime(2027, 1, 1)).map(
+            dt.datetime.isoformat
+        ),
+        "properties": st.dictionaries(st.text(max_size=5), _plain_values, max_size=4),
+        "event_id": st.uuids().map(str),
+    },
 )
 
 
 @st.composite
 def _events(draw: st.DrawFn) -> Any:
+    if draw(st.integers(0, 3)) > 0:
+        return draw(_clean)
     if draw(st.integers(0, 40)) == 0:
         return draw(st.sampled_from([None, 1, "event", []]))
     event: dict[str, Any] = {"event": draw(_names), "user_id": draw(_names)}
@@ -129,7 +166,7 @@ def _events(draw: st.DrawFn) -> Any:
         if draw(st.booleans()):
             event[name] = draw(values)
     if draw(st.integers(0, 25)) == 0:
-        event["colour"] = "red"
+        event[draw(st.sampled_from(["colour", "\ud83d"]))] = "red"
     if draw(st.integers(0, 25)) == 0:
         del event["user_id"]
     return event
@@ -201,6 +238,15 @@ def _sdk(event: dict[str, Any], now: dt.datetime) -> Verdict:
     return _accepted(sent.event, sent.user_id, sent.properties, stamp)
 
 
+def _near_horizon(event: Any, now: dt.datetime) -> bool:
+    try:
+        stamp = dt.datetime.fromisoformat(event["timestamp"])
+    except (TypeError, KeyError, ValueError):
+        return False
+    stamp = stamp if stamp.tzinfo else stamp.replace(tzinfo=dt.UTC)
+    return abs(stamp - (now + MAX_FUTURE)) < dt.timedelta(seconds=2)
+
+
 @settings(max_examples=1200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(events=st.lists(_events(), min_size=1, max_size=3), sent_at=_sent_ats)
 def test_every_path_gives_the_same_verdict_and_messages(events: list[Any], sent_at: Any) -> None:
@@ -223,6 +269,8 @@ def test_every_path_gives_the_same_verdict_and_messages(events: list[Any], sent_
     if stamp is not None and abs(now - stamp) > SKEW_TOLERANCE:
         return
     for event, server in zip(events, exact, strict=True):
+        if _near_horizon(event, now):
+            continue  # the CLI and the SDK read the clock a moment later than the server
         joined = server if server[0] == "accepted" else ("rejected", "; ".join(server[1]))
         if not isinstance(event, dict):  # the CLI words it for a line: "not a JSON object"
             assert _cli(event, now)[0] == server[0] == "rejected"
