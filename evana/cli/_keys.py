@@ -206,13 +206,19 @@ def list_keys(
         return
     from rich.table import Table
 
-    table = Table(*_COLUMNS, title="API keys", title_justify="left")
+    table = Table(title="API keys", title_justify="left")
+    for column in _COLUMNS:
+        table.add_column(column, no_wrap=column != "name", overflow="fold")
     for key in listed.keys:
+        revoked = f"{key.revoked_at:%Y-%m-%d %H:%M}" if key.revoked_at else ""
         table.add_row(
-            *[cell or "" for cell in _info_row(key)], style="dim" if key.revoked_at else None
+            key.key_id,
+            key.name or "",
+            key.scope,
+            f"{key.created_at:%Y-%m-%d %H:%M}",  # to the minute (UTC): --format json has it all
+            revoked,
+            style="dim" if key.revoked_at else None,
         )
-    for column in table.columns:
-        column.no_wrap = True
     print_table(table)
 
 

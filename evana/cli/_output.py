@@ -19,7 +19,17 @@ from rich.console import Console
 if TYPE_CHECKING:
     from rich.table import Table
 
-__all__ = ["Format", "console", "err_console", "fits", "print_csv", "print_json", "print_table"]
+__all__ = [
+    "FOLD_MIN",
+    "Format",
+    "console",
+    "err_console",
+    "fits",
+    "needed",
+    "print_csv",
+    "print_json",
+    "print_table",
+]
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -49,36 +59,52 @@ def print_csv(header: Sequence[str], rows: Sequence[Sequence[Any]]) -> None:
     console.file.flush()
 
 
+#: The narrowest a folding column (``overflow="fold"``: names, messages) is allowed to get.
+FOLD_MIN = 10
+
+
+def needed(table: Table) -> int:
+    """The narrowest ``table`` can be without cutting a number: every cell wrapped at spaces
+    only, except in folding columns (long names), which may fold down to :data:`FOLD_MIN`.
+
+    >>> from rich.table import Table
+    >>> table = Table("count"); table.add_row("19,147")
+    >>> needed(table)  # 6 characters, a space of padding each side, two edges
+    10
+    """
+    # Measured unbounded (a measurement is clamped to the width it is given), column by column,
+    # with Rich's own measure of a column (its padding included) and of the table's edges.
+    options = console.options.update_width(1_000_000)
+    total = table._extra_width
+    for column in table.columns:
+        least = table._measure_column(console, options, column).minimum
+        if column.overflow == "fold":
+            least = min(least, FOLD_MIN + table.padding[1] + table.padding[3])
+        total += least
+    return max(total, table.min_width or 0)
+
+
 def fits(table: Table, width: int | None = None) -> bool:
-    """Whether ``table`` fits ``width`` (the console's by default) without cutting a word:
-    its narrowest layout, every cell wrapped at spaces only, is no wider.
+    """Whether ``table`` fits ``width`` (the console's by default) without cutting a number.
 
     >>> from rich.table import Table
     >>> table = Table("count"); table.add_row("9,147")
     >>> fits(table, 40), fits(table, 8)
     (True, False)
     """
-    from rich.measure import Measurement
-
-    width = console.width if width is None else width
-    # Measured unbounded: a measurement is clamped to the width it is given.
-    options = console.options.update_width(1_000_000)
-    return Measurement.get(console, options, table).minimum <= width
+    return needed(table) <= (console.width if width is None else width)
 
 
 def print_table(table: Table) -> None:
     """Print ``table`` at the console's width; when it cannot fit, each row as a block of
     ``column: value`` lines (all of every cell, nothing cropped).
 
-    >>> from rich.table import Table
-    >>> table = Table("key_id", "scope", title="API keys"); table.add_row("3f9c2a1b7d4e", "read")
-    >>> console.width = 12
-    >>> print_table(table)
-    API keys
-    <BLANKLINE>
-    key_id: 3f9c2a1b7d4e
-    scope: read
-    >>> console.width = 80
+    A 20-column screen gets::
+
+        API keys
+
+        key_id: 3f9c2a1b7d4e
+        scope: read
     """
     if fits(table):
         console.print(table)
@@ -88,10 +114,11 @@ def print_table(table: Table) -> None:
     headers = [str(column.header) for column in table.columns]
     cells = [list(column.cells) for column in table.columns]
     if table.title:
-        console.print(table.title, soft_wrap=True)
+        console.print(Text(str(table.title)), overflow="fold")
     for index in range(table.row_count):
         console.print()
         for header, column in zip(headers, cells, strict=True):
             value = column[index]
             text = value.plain if isinstance(value, Text) else str(value)
-            console.print(f"{header}: {text}", soft_wrap=True, highlight=False, markup=False)
+            # Wrapped at spaces (a value too long for a line of its own folds).
+            console.print(Text(f"{header}: {text}"), overflow="fold")
