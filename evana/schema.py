@@ -49,6 +49,7 @@ __all__ = [
     "MIN_TIMESTAMP",
     "ActiveUsers",
     "Cohort",
+    "CreatedKey",
     "DayValue",
     "ErrorBody",
     "Event",
@@ -57,7 +58,11 @@ __all__ = [
     "IngestResult",
     "IsoDate",
     "IsoDateTime",
+    "KeyInfo",
+    "KeyList",
+    "KeyScope",
     "Name",
+    "NewKey",
     "Period",
     "RejectedEvent",
     "Retention",
@@ -212,3 +217,41 @@ class Retention(BaseModel):
     since: dt.date
     until: dt.date
     cohorts: list[Cohort]
+
+
+KeyScope = Literal["ingest", "read", "admin"]
+
+
+class NewKey(BaseModel):
+    """The body of ``POST /v1/keys``: the scope of the key to make, and a label."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    scope: KeyScope
+    name: Annotated[str, StringConstraints(max_length=MAX_NAME_LENGTH)] | None = None
+
+
+class CreatedKey(BaseModel):
+    """The ``201`` answer of ``POST /v1/keys``: the only time the key's text is shown."""
+
+    key_id: str
+    key: str
+    scope: KeyScope
+    name: str | None
+    created_at: dt.datetime
+
+
+class KeyInfo(BaseModel):
+    """One API key as listed: never its secret."""
+
+    key_id: str
+    name: str | None
+    scope: KeyScope
+    created_at: dt.datetime
+    revoked_at: dt.datetime | None
+
+
+class KeyList(BaseModel):
+    """The answer of ``GET /v1/keys``: every key, oldest first, revoked ones included."""
+
+    keys: list[KeyInfo]

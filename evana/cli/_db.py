@@ -1,16 +1,28 @@
-"""``evana db``: database migrations."""
+"""``evana db``: database migrations; and how other commands open the configured database.
+
+Only ``evana serve`` and ``evana db upgrade`` may create a database. Every other command that
+opens one (``evana keys``, ``evana worker``) checks :func:`require_existing` first, so a
+command run from the wrong directory says so instead of making a new empty ``./evana.db`` next
+to it (a key written there is one the server never sees).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated
+import urllib.parse
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ._config import load_settings
+from ._errors import CliError
 from ._output import console
 from ._server_deps import server
 
-__all__ = ["db_app"]
+if TYPE_CHECKING:
+    from evana.server._storage import Database
+
+__all__ = ["db_app", "existing_database", "require_existing", "sqlite_file"]
 
 db_app = typer.Typer(help="Database schema (Alembic migrations shipped with evana).")
 
@@ -18,6 +30,55 @@ DatabaseUrl = Annotated[
     str | None,
     typer.Option(help="SQLAlchemy URL (env EVANA_DATABASE_URL, default sqlite:///./evana.db)"),
 ]
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file a SQLite URL names; None for other databases and in-memory SQLite.
+
+    >>> sqlite_file("sqlite:///./evana.db")
+    PosixPath('evana.db')
+    >>> sqlite_file("sqlite:////var/lib/evana/evana.db?timeout=5")
+    PosixPath('/var/lib/evana/evana.db')
+    >>> sqlite_file("sqlite://"), sqlite_file("postgresql+psycopg://db/evana")
+    (None, None)
+    """
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.split("+", 1)[0] == "sqlite":
+        return None
+    path, _, query = rest.removeprefix("/").partition("?")
+    options = urllib.parse.parse_qs(query)
+    if path.startswith("file:"):  # a SQLite URI filename (?uri=true)
+        path = urllib.parse.unquote(path.removeprefix("file:"))
+    if not path or path == ":memory:" or "memory" in options.get("mode", []):
+        return None
+    return Path(path)
+
+
+def require_existing(url: str, hint: str = "") -> None:
+    """A :class:`CliError` naming the path and what to do when ``url`` is a SQLite file that
+    does not exist (``hint`` adds a way out of the command's own).
+
+    >>> require_existing("sqlite:////nowhere/evana.db")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    evana.cli._errors.CliError: no evana database at /nowhere/evana.db: run this command where...
+    """
+    path = sqlite_file(url)
+    if path is not None and not path.exists():
+        raise CliError(
+            f"no evana database at {path.resolve()}: run this command where `evana serve` runs"
+            f" or point EVANA_DATABASE_URL (or --database-url) at the server's database{hint}"
+            " (only `evana serve` and `evana db upgrade` create one)"
+        )
+
+
+def existing_database(url: str, hint: str = "") -> Database:
+    """Open the database at ``url``, which must already exist (see :func:`require_existing`):
+    a SQLite file is never created here."""
+    require_existing(url, hint)
+    server()
+    from evana.server._storage import Database
+
+    return Database(url)
 
 
 @db_app.command("upgrade")

@@ -4,14 +4,22 @@ The fastest way to see evana work: a few weeks of a growing product (see ``_demo
 through the same pipeline as ``evana ingest`` into the server at ``EVANA_URL`` when one answers
 to ``EVANA_API_KEY``, or else (or with ``--embedded``) into a temporary embedded server started
 for the purpose; then the DAU, top-events and retention reports of those weeks are printed.
+
+In production mode a ``202`` means queued, not written: the worker writes the events a moment
+later. So the demo reads its reports only once the server counts every event it sent (the
+top-events counts reach the demo's own, polled for at most ``--wait`` seconds); it never
+prints figures of a half-written data set.
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import datetime as dt
-from collections.abc import Iterator
-from typing import Annotated, Any
+import json
+import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -24,7 +32,53 @@ from ._rejects import RejectsLog
 from ._remote import ApiKeyOption, Remote, UrlOption, configured, explained
 from ._reports import print_report
 
+if TYPE_CHECKING:
+    from evana import Client
+
 __all__ = ["demo"]
+
+#: Top-events rows asked for while waiting: more than the demo has event names.
+_ALL_NAMES = 1000
+_POLL_SECONDS = 0.25
+
+
+class _Sent:
+    """How many events of each name the demo sends, counted as the lines go by."""
+
+    def __init__(self) -> None:
+        self.counts: collections.Counter[str] = collections.Counter()
+
+    def tap(self, lines: Iterable[tuple[int, bytes]]) -> Iterator[tuple[int, bytes]]:
+        for number, line in lines:
+            self.counts[json.loads(line)["event"]] += 1
+            yield number, line
+
+    def counted(self, client: Client, first: dt.date, last: dt.date) -> int:
+        """How many of the demo's events the server's reports count now."""
+        top = client.stats.top_events(first, last, limit=_ALL_NAMES)
+        seen = {row.event: row.count for row in top.events}
+        return sum(min(seen.get(name, 0), n) for name, n in self.counts.items())
+
+    def wait(self, client: Client, first: dt.date, last: dt.date, seconds: float) -> None:
+        """Return once the server counts every event sent; a :class:`CliError` after
+        ``seconds`` (the worker may be stopped or far behind)."""
+        total = sum(self.counts.values())
+        deadline, told = time.monotonic() + seconds, False
+        while (counted := self.counted(client, first, last)) < total:
+            if time.monotonic() >= deadline:
+                raise CliError(
+                    f"after {seconds:g} s the server counts {counted:,} of the {total:,} demo"
+                    " events it accepted, so its reports would be partial: is `evana worker`"
+                    " running and keeping up? (wait longer with --wait)"
+                )
+            if not told:
+                err_console.print(
+                    f"Waiting for the server to write the demo events ({counted:,} of"
+                    f" {total:,} counted so far)...",
+                    soft_wrap=True,
+                )
+                told = True
+            time.sleep(_POLL_SECONDS)
 
 
 def _reachable(target: Remote) -> bool:
@@ -66,6 +120,14 @@ def demo(
     output: Annotated[
         Format, typer.Option("--format", "-f", help="table, or json: one object of all reports")
     ] = Format.table,
+    wait: Annotated[
+        float,
+        typer.Option(
+            min=0,
+            help="Seconds to wait for the server to write every demo event before reporting"
+            " (production mode: the worker writes them)",
+        ),
+    ] = 60.0,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
 ) -> None:
@@ -74,7 +136,8 @@ def demo(
     The data: users who sign up over the last --days days (ending yesterday, UTC), come back
     with decaying odds, and do a Zipf mix of events. It goes to the server at EVANA_URL with
     EVANA_API_KEY (an admin key: it sends and reads) or, when none answers, to a temporary
-    embedded server.
+    embedded server. The reports are read once the server counts every demo event (at most
+    --wait seconds: in production mode the worker writes them after the API accepts them).
 
     Example: evana demo --users 5000 --days 42
     """
@@ -88,11 +151,13 @@ def demo(
     source = Source("-")
     source.label = f"demo ({users:,} users, {days} days)"
     log = RejectsLog([source])
+    sent = _Sent()
     with _server(embedded, url, api_key) as target:
-        lines = enumerate(demo_lines(users, days, seed, last), 1)
+        lines = sent.tap(enumerate(demo_lines(users, days, seed, last), 1))
         tally = run_ingest([(source, lines)], target, log, progress=wanted(None))
         summary = summary_of(tally, [source], log, dry_run=False)
         with target.client() as client, explained(target):
+            sent.wait(client, first, last, wait)
             reports: dict[str, Any] = {
                 "dau": client.stats.dau(first, last),
                 "top": client.stats.top_events(first, last, limit=10),

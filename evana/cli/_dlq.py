@@ -12,7 +12,7 @@ from rich.table import Table
 
 from ._config import load_settings
 from ._errors import CliError
-from ._output import Format, console, print_csv, print_json
+from ._output import Format, console, print_csv, print_json, print_table
 from ._server_deps import server
 
 if TYPE_CHECKING:
@@ -64,10 +64,12 @@ def list_entries(
     elif not rows:
         console.print("The dead-letter queue is empty.")
     else:
-        table = Table(*_COLUMNS, title="Dead letters")
+        table = Table(title="Dead letters")
+        for column in _COLUMNS:
+            table.add_column(column, no_wrap=column != "error", overflow="fold")
         for row in rows:
             table.add_row(*[str(row[c]) for c in _COLUMNS])
-        console.print(table)
+        print_table(table)
 
 
 @dlq_app.command("show")

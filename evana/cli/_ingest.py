@@ -11,7 +11,7 @@ import typer
 
 from ._errors import CliError, fail
 from ._jsonlines import Source
-from ._output import Format, console, err_console, print_csv, print_json
+from ._output import Format, console, err_console, print_csv, print_json, print_table
 from ._pipeline import Pipeline, Send, Tally
 from ._progress import IngestProgress, wanted
 from ._rejects import STDIN_REJECTS, RejectsLog
@@ -161,10 +161,10 @@ def show_summary(summary: dict[str, Any], rejects: RejectsLog, output: Format) -
     console.print(f"[bold]{verb}[/] {', '.join(summary['files'])}", soft_wrap=True)
     table = Table(box=box.SIMPLE_HEAD)
     for name in ("read", "valid" if summary["dry_run"] else "accepted", "rejected"):
-        table.add_column(name, justify="right")
-    table.add_column("duplicates", justify="right")
-    table.add_column("time", justify="right")
-    table.add_column("events/s", justify="right")
+        table.add_column(name, justify="right", no_wrap=True)
+    table.add_column("duplicates", justify="right", no_wrap=True)
+    table.add_column("time", justify="right", no_wrap=True)
+    table.add_column("events/s", justify="right", no_wrap=True)
     table.add_row(
         f"{summary['read']:,}",
         f"{summary['accepted']:,}",
@@ -173,12 +173,15 @@ def show_summary(summary: dict[str, Any], rejects: RejectsLog, output: Format) -
         f"{summary['seconds']:.2f} s",
         f"{summary['events_per_second']:,}",
     )
-    console.print(table)
+    print_table(table)
     if rejects.first:
-        shown = Table("file", "line", "why", title="Rejected lines", title_justify="left")
+        shown = Table(title="Rejected lines", title_justify="left")
+        shown.add_column("file", overflow="fold")
+        shown.add_column("line", justify="right", no_wrap=True)
+        shown.add_column("why", overflow="fold")
         for label, line, error in rejects.first:
             shown.add_row(label, str(line), error)
-        console.print(shown)
+        print_table(shown)
         more = summary["rejected"] - len(rejects.first)
         where = " and ".join(rejects.paths)
         console.print(f"{'All' if not more else f'{more:,} more, all'} of them are in {where}")

@@ -3,16 +3,23 @@
 DAU/WAU/MAU get a bar per day and a sparkline of the whole range; top events a bar per name;
 retention the classic cohort triangle, each cell's rate shaded from pale (few came back) to deep
 (most did), with the counts on request and a size-weighted average row at the bottom.
+
+Every table fits the console's width (``COLUMNS``, else the terminal's) without cutting a
+number: bars get shorter or go, secondary columns go, a sparkline longer than the table gives
+each mark to several days (and says so), and a retention triangle too wide for the screen is
+printed as several tables, a few periods each. Nothing is dropped: what does not fit a narrow
+table is still in ``--format csv``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from typing import TYPE_CHECKING
 
 from evana.schema import ActiveUsers, Retention, TopEvents
 
-from ._output import Format, console, print_csv, print_json
+from ._output import Format, console, fits, needed, print_csv, print_json, print_table
 
 if TYPE_CHECKING:
     from rich.console import RenderableType
@@ -73,26 +80,70 @@ def _percent(rate: float) -> str:
     return f"{rate:.0%}"
 
 
+def fitted_sparkline(values: list[int], width: int) -> tuple[str, int]:
+    """A sparkline of at most ``width`` marks, and how many values each mark stands for (the
+    largest of them, so a peak never disappears).
+
+    >>> fitted_sparkline([0, 1, 2, 4, 8], 10)
+    ('▁▂▃▅█', 1)
+    >>> fitted_sparkline([0, 1, 2, 4, 8, 0], 3)
+    ('▁▄█', 2)
+    """
+    step = max(1, math.ceil(len(values) / max(1, width)))
+    marks = [max(values[i : i + step]) for i in range(0, len(values), step)]
+    return sparkline(marks), step
+
+
+def _titled(table: Table, title: str) -> Table:
+    # A title is kept on one line when the screen allows it; a narrower screen wraps it. Set
+    # last: the width it asks for must not count when the columns are fitted.
+    table.title, table.title_justify = title, "left"
+    table.min_width = min(len(title), console.width)
+    return table
+
+
+def _natural_width(table: Table) -> int:
+    from rich.measure import Measurement
+
+    return Measurement.get(console, console.options, table).maximum
+
+
 def _active_table(report: ActiveUsers, title: str) -> Table:
     from rich.table import Table
 
     values = [row.users for row in report.series]
     largest = max(values, default=0)
-    title = f"{title}, {report.since} to {report.until}"
-    table = Table(title=title, title_justify="left", min_width=len(title))
-    table.add_column("date")
-    table.add_column("", style="dim")
-    table.add_column("users", justify="right")
-    table.add_column("", style="cyan", no_wrap=True)
-    for row in report.series:
-        table.add_row(
-            str(row.date), row.date.strftime("%a"), f"{row.users:,}", bar(row.users, largest)
-        )
+
+    def build(weekday: bool, bar_width: int) -> Table:
+        table = Table()
+        table.add_column("date", no_wrap=True)
+        if weekday:
+            table.add_column("", style="dim", no_wrap=True)
+        table.add_column("users", justify="right", no_wrap=True)
+        if bar_width:
+            table.add_column("", style="cyan", no_wrap=True)
+        for row in report.series:
+            cells = [str(row.date), *([row.date.strftime("%a")] if weekday else [])]
+            cells.append(f"{row.users:,}")
+            if bar_width:
+                cells.append(bar(row.users, largest, bar_width))
+            table.add_row(*cells)
+        return table
+
+    table = build(True, 0)
+    if not fits(table):
+        table = build(False, 0)
+    else:
+        room = console.width - needed(table) - 3  # the bar column's padding and rule
+        if room >= 4:
+            table = build(True, min(BAR_WIDTH, room))
+    table = _titled(table, f"{title}, {report.since} to {report.until}")
     if values:
         mean = sum(values) / len(values)
-        table.caption = (
-            f"{sparkline(values)}  min {min(values):,} · mean {mean:,.0f} · max {largest:,}"
-        )
+        # The caption wraps at the table's width: the sparkline must fit in it, on one line.
+        spark, step = fitted_sparkline(values, _natural_width(table) - 2)
+        per = f" · a mark is {step} days" if step > 1 else ""
+        table.caption = f"{spark}\nmin {min(values):,} · mean {mean:,.0f} · max {largest:,}{per}"
     return table
 
 
@@ -100,39 +151,69 @@ def _top_table(report: TopEvents) -> Table:
     from rich.table import Table
 
     largest = max((row.count for row in report.events), default=0)
+
+    def build(rank: bool, per_user: bool, bar_width: int) -> Table:
+        table = Table()
+        if rank:
+            table.add_column("#", justify="right", style="dim", no_wrap=True)
+        table.add_column("event", overflow="fold")
+        table.add_column("count", justify="right", no_wrap=True)
+        table.add_column("users", justify="right", no_wrap=True)
+        if per_user:
+            table.add_column("per user", justify="right", style="dim", no_wrap=True)
+        if bar_width:
+            table.add_column("", style="cyan", no_wrap=True)
+        for number, row in enumerate(report.events, 1):
+            cells = [*([str(number)] if rank else []), row.event, f"{row.count:,}"]
+            cells.append(f"{row.users:,}")
+            if per_user:
+                cells.append(f"{row.count / row.users:.1f}" if row.users else "")
+            if bar_width:
+                cells.append(bar(row.count, largest, bar_width))
+            table.add_row(*cells)
+        if not report.events:
+            table.caption = "No events in this range."
+        return table
+
     title = f"Top events, {report.since} to {report.until}"
-    table = Table(title=title, title_justify="left", min_width=len(title))
-    table.add_column("#", justify="right", style="dim")
-    table.add_column("event")
-    table.add_column("count", justify="right")
-    table.add_column("users", justify="right")
-    table.add_column("per user", justify="right", style="dim")
-    table.add_column("", style="cyan", no_wrap=True)
-    for rank, row in enumerate(report.events, 1):
-        per_user = f"{row.count / row.users:.1f}" if row.users else ""
-        table.add_row(
-            str(rank),
-            row.event,
-            f"{row.count:,}",
-            f"{row.users:,}",
-            per_user,
-            bar(row.count, largest, BAR_WIDTH // 2),
-        )
-    if not report.events:
-        table.caption = "No events in this range."
-    return table
+    for rank, per_user in ((True, True), (True, False), (False, False)):
+        table = build(rank, per_user, 0)
+        if fits(table):
+            room = console.width - needed(table) - 3
+            if room >= 4:
+                table = build(rank, per_user, min(BAR_WIDTH // 2, room))
+            break
+    return _titled(table, title)
 
 
-def _retention_table(report: Retention, counts: bool) -> Table:
+def _retention_tables(report: Retention, counts: bool) -> list[Table]:
+    """The cohort triangle, as one table when it fits the screen, else as several tables of
+    consecutive periods (each with the cohorts, their sizes and the average row)."""
+    width = max((len(c.retained) for c in report.cohorts), default=0)
+    tables: list[Table] = []
+    start = 0
+    while start < width or not tables:
+        end = width
+        table = _retention_table(report, counts, start, end)
+        while end - start > 1 and not fits(table):
+            end -= 1
+            table = _retention_table(report, counts, start, end)
+        tables.append(table)
+        start = max(end, start + 1)
+    for table in tables[:-1]:
+        table.caption = None  # said once, under the last part
+    return tables
+
+
+def _retention_table(report: Retention, counts: bool, first: int, end: int) -> Table:
     from rich import box
     from rich.table import Table
 
     width = max((len(c.retained) for c in report.cohorts), default=0)
     title = f"Retention by {report.period}, cohorts from {report.since} to {report.until}"
+    if first or end < width:
+        title += f", {report.period}s {first} to {end - 1}"
     table = Table(
-        title=title,
-        min_width=len(title),
-        title_justify="left",
         caption=f"% of each cohort active again k {report.period}s later"
         + (", and how many users" if counts else ""),
         caption_justify="left",
@@ -143,7 +224,7 @@ def _retention_table(report: Retention, counts: bool) -> Table:
     label_width = 8 if report.period == "month" else 11
     table.add_column(f"{report.period} of ", no_wrap=True, min_width=label_width)
     table.add_column("users ", justify="right", no_wrap=True, min_width=7)
-    for k in range(width):
+    for k in range(first, end):
         table.add_column(f"{k:>3}  ", justify="right", no_wrap=True, min_width=8 if counts else 6)
     totals, sizes = [0] * width, [0] * width
     any_partial = False
@@ -159,19 +240,20 @@ def _retention_table(report: Retention, counts: bool) -> Table:
                 sizes[k] += cohort.size
             any_partial = any_partial or partial
             cells.append(_cell(kept, cohort.size, counts, partial))
+        cells += [""] * (width - len(cells))
         label = cohort.cohort.strftime("%Y-%m") if report.period == "month" else str(cohort.cohort)
-        table.add_row(label + " ", f"{cohort.size:,} ", *cells)
+        table.add_row(label + " ", f"{cohort.size:,} ", *cells[first:end])
     if len(report.cohorts) > 1:
         table.add_section()
         average = [_cell(t, s, counts) if s else "" for t, s in zip(totals, sizes, strict=True)]
         total = sum(c.size for c in report.cohorts)
-        table.add_row("all ", f"{total:,} ", *average, style="bold")
+        table.add_row("all ", f"{total:,} ", *average[first:end], style="bold")
     if any_partial:
         table.caption = (
             f"{table.caption}; * the {report.period} is not over on {report.until}"
             " (left out of the averages)"
         )
-    return table
+    return _titled(table, title)
 
 
 def _period_end(cohort: dt.date, period: str, k: int) -> dt.date:
@@ -229,21 +311,9 @@ def print_report(report: Report, output: Format, *, title: str = "", counts: boo
     elif output is Format.csv:
         print_csv(*_csv(report))
     elif isinstance(report, ActiveUsers):
-        console.print(_active_table(report, title))
+        print_table(_active_table(report, title))
     elif isinstance(report, TopEvents):
-        console.print(_top_table(report))
+        print_table(_top_table(report))
     else:
-        _print_wide(_retention_table(report, counts))
-
-
-def _print_wide(table: Table) -> None:
-    """Print ``table``; into a pipe or a file at its natural width, so no cell is ever cropped."""
-    if console.is_terminal:
-        console.print(table)  # a terminal wraps long lines: cropping the last columns reads better
-        return
-    from rich.console import Console
-    from rich.measure import Measurement
-
-    wide = Console(file=console.file, width=1000, highlight=False, color_system=None)
-    needed = Measurement.get(wide, wide.options, table).maximum
-    Console(file=console.file, width=needed, highlight=False, color_system=None).print(table)
+        for table in _retention_tables(report, counts):
+            print_table(table)

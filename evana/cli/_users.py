@@ -4,7 +4,8 @@ These two calls go straight over httpx rather than through :class:`evana.Client`
 made for sending events and reading reports, an export is a stream of JSON lines that should
 reach the file without being held in memory, and an erasure is one request that a person
 confirms. Errors come back as the SDK's :mod:`evana.errors` classes all the same, so
-:func:`~evana.cli._remote.explained` words them like every other command's.
+:func:`~evana.cli._remote.explained` words them like every other command's. ``evana keys
+--url`` makes its admin calls with the same :func:`api_request`.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from ._remote import ApiKeyOption, Remote, UrlOption, explained, remote
 if TYPE_CHECKING:
     import httpx
 
-__all__ = ["users_app"]
+__all__ = ["api_request", "users_app"]
 
 users_app = typer.Typer(help="Export or erase a user's events (data rights; needs an admin key).")
 
@@ -45,15 +46,20 @@ def user_path(user_id: str) -> str:
 
 
 @contextlib.contextmanager
-def _request(target: Remote, method: str, path: str) -> Iterator[httpx.Response]:
-    """One streamed request; connection failures and error answers raise :mod:`evana.errors`."""
+def api_request(
+    target: Remote, method: str, path: str, body: object = None
+) -> Iterator[httpx.Response]:
+    """One streamed request (``body`` sent as JSON when given); connection failures and error
+    answers raise :mod:`evana.errors`."""
     import httpx
 
     headers = {"X-API-Key": target.api_key, "Accept": "application/json, application/x-ndjson"}
+    # A server that is down is told in seconds; one that answers slowly gets half a minute.
+    timeout = httpx.Timeout(30.0, connect=5.0)
     try:
         with (
-            httpx.Client(base_url=target.url, timeout=30.0, headers=headers) as client,
-            client.stream(method, path) as answer,
+            httpx.Client(base_url=target.url, timeout=timeout, headers=headers) as client,
+            client.stream(method, path, json=body) as answer,
         ):
             if answer.status_code >= 400:
                 answer.read()
@@ -94,7 +100,7 @@ def delete(
             f"Erase every event of user {user_id!r} from {target.url}? This cannot be undone",
             abort=True,
         )
-    with explained(target), _request(target, "DELETE", user_path(user_id)) as answer:
+    with explained(target), api_request(target, "DELETE", user_path(user_id)) as answer:
         erased = UserErasure.model_validate_json(answer.read())
     if output is Format.json:
         print_json(erased.model_dump())
@@ -119,7 +125,7 @@ def export(
     Example: evana users export u_42 -o u_42.jsonl
     """
     target = remote(url, api_key, "admin")
-    with explained(target), _request(target, "GET", user_path(user_id) + "/events") as answer:
+    with explained(target), api_request(target, "GET", user_path(user_id) + "/events") as answer:
         if output_file is None:
             count = _copy(answer, typer.get_binary_stream("stdout"))
         else:

@@ -10,6 +10,7 @@ import typer
 from evana._version import __version__
 
 from ._config import load_settings
+from ._db import require_existing
 from ._errors import CliError
 from ._output import err_console
 from ._server_deps import server
@@ -53,6 +54,7 @@ def worker(
             "evana worker needs NATS: set EVANA_NATS_URL (without it, `evana serve` writes"
             " events itself)"
         )
+    require_existing(settings.database_url)
     server()
     from evana.server._logging import configure_logging
     from evana.server._worker import Worker

@@ -43,6 +43,8 @@ class ClientKwargs(TypedDict, total=False):
     disabled: bool
     gzip: bool
     timeout: float
+    connect_timeout: float
+    stats_timeout: float
     retry: RetryPolicy
     shutdown_timeout: float
     dedup_window: int
@@ -60,6 +62,12 @@ class ClientOptions:
     call ``on_drop``), ``"block"`` (``track`` waits for room) or ``"raise"`` (``QueueFullError``).
     The last ``dedup_window`` ids are remembered to drop exact duplicates locally. At exit,
     queued events get ``shutdown_timeout`` seconds to go out.
+
+    Each request waits at most ``connect_timeout`` seconds (3) for a connection and
+    ``timeout`` (10) for each read or write. A ``client.stats`` call takes at most
+    ``stats_timeout`` seconds (15) in all, retries and their waits included, then raises
+    ``TransportError`` (or the last error answer): someone is waiting for that report, unlike
+    for events, which go on being retried in the background within ``retry.budget``.
 
     >>> ClientOptions.build("http://127.0.0.1:8000", "key", flush_at=100).flush_at
     100
@@ -79,6 +87,8 @@ class ClientOptions:
     disabled: bool = False
     gzip: bool = True
     timeout: float = 10.0
+    connect_timeout: float = 3.0
+    stats_timeout: float = 15.0
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     shutdown_timeout: float = 5.0
     dedup_window: int = 20_000
@@ -107,7 +117,13 @@ class ClientOptions:
         _between("max_batch_bytes", self.max_batch_bytes, 1024, SERVER_MAX_BYTES)
         _between("max_queue_size", self.max_queue_size, 1, 10**8)
         _between("dedup_window", self.dedup_window, 0, 10**8)
-        for name in ("flush_interval", "timeout", "shutdown_timeout"):
+        for name in (
+            "flush_interval",
+            "timeout",
+            "connect_timeout",
+            "stats_timeout",
+            "shutdown_timeout",
+        ):
             value = getattr(self, name)
             if not (isinstance(value, int | float) and math.isfinite(value) and value >= 0):
                 raise ConfigurationError(f"{name} must be a number of seconds >= 0, got {value!r}")

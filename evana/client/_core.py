@@ -6,6 +6,7 @@ and ``asyncio`` ones); every decision about an event or a batch is made here, on
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 import uuid
@@ -29,6 +30,7 @@ from ._encode import encode_event
 from ._queue import DUPLICATE, QUEUED, READY, REFUSED, EventQueue, Item, Put
 from ._reporting import ClientMetrics, Reporter
 from ._retry import AsyncSleep, Backoff, Sleep, acall, call
+from ._stats import ReadBound
 from ._transport import AsyncTransport, Request, Transport
 from ._wire import BATCH_OVERHEAD, get_request, ingest_request, parse_model
 
@@ -56,7 +58,8 @@ class Core:
         """The transport given in the options (checked against ``protocol``), else ``default``."""
         given = self.options.transport
         if given is None:
-            return default(self.options.url, timeout=self.options.timeout)
+            opts = self.options
+            return default(opts.url, timeout=opts.timeout, connect_timeout=opts.connect_timeout)
         if not isinstance(given, protocol):
             raise ConfigurationError(f"this client needs a transport with {needs}()")
         return given
@@ -271,11 +274,12 @@ class Core:
         model: type[Model],
         sleep: Sleep,
     ) -> Model:
-        """A read-API call, retried like a batch, answered as ``model``."""
-        request = get_request(path, params, self.options.api_key)
-        return parse_model(
-            call(lambda: transport.handle_request(request), self.backoff(), sleep), model
-        )
+        """A read-API call, retried like a batch but within ``stats_timeout`` in all (someone
+        is waiting for it), answered as ``model``."""
+        bound = ReadBound(self.options, get_request(path, params, self.options.api_key), self)
+        with bound.explained():
+            answer = call(lambda: transport.handle_request(bound.attempt()), bound.backoff, sleep)
+        return parse_model(answer, model)
 
     async def aget(
         self,
@@ -286,8 +290,17 @@ class Core:
         sleep: AsyncSleep,
     ) -> Model:
         """The asyncio twin of :meth:`get`."""
-        request = get_request(path, params, self.options.api_key)
-        answer = await acall(lambda: transport.handle_async_request(request), self.backoff(), sleep)
+        bound = ReadBound(self.options, get_request(path, params, self.options.api_key), self)
+        with bound.explained():
+            try:
+                async with asyncio.timeout(self.options.stats_timeout):
+                    answer = await acall(
+                        lambda: transport.handle_async_request(bound.attempt()),
+                        bound.backoff,
+                        sleep,
+                    )
+            except TimeoutError:
+                raise TransportError(f"{bound.line}: TimeoutError: no answer") from None
         return parse_model(answer, model)
 
 

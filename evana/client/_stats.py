@@ -7,17 +7,23 @@ errors like every other request. ``Stats`` and ``AsyncStats`` differ only in awa
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Mapping
+import contextlib
+import dataclasses
+import time
+from collections.abc import Awaitable, Iterator, Mapping
 from typing import Protocol, TypeVar
 
 from pydantic import BaseModel
 
-from evana.errors import ConfigurationError
+from evana.errors import ConfigurationError, TransportError
 from evana.schema import ActiveUsers, Period, Retention, TopEvents
 
+from ._config import ClientOptions
 from ._dates import DateLike, parse_date
+from ._retry import Backoff
+from ._transport import Request
 
-__all__ = ["AsyncStats", "Stats"]
+__all__ = ["AsyncStats", "ReadBound", "Stats"]
 
 Model = TypeVar("Model", bound=BaseModel)
 
@@ -37,6 +43,50 @@ class AsyncFetch(Protocol):
 
 
 _PERIODS = ("day", "week", "month")
+
+
+class _Closing(Protocol):
+    """The client's shutdown deadline (``time.monotonic()``), None while it is not closing."""
+
+    @property
+    def deadline(self) -> float | None: ...
+
+
+class ReadBound:
+    """The deadline of one read-API call: each attempt gets what is left of ``stats_timeout``,
+    no retry starts past it, and a call that runs out says so, with the URL and the bound."""
+
+    def __init__(self, options: ClientOptions, request: Request, closing: _Closing) -> None:
+        self.options = options
+        self.request = request
+        self.line = f"{request.method} {request.path}"
+        self.end = time.monotonic() + self.options.stats_timeout
+
+        def deadline() -> float:
+            # A client that is closing may have an earlier deadline for every request.
+            hard = closing.deadline
+            return self.end if hard is None else min(self.end, hard)
+
+        self.backoff = Backoff(self.options.retry, deadline=deadline)
+
+    def attempt(self) -> Request:
+        """The request for one attempt, with what is left of the bound as its timeout."""
+        left = self.end - time.monotonic()
+        if left <= 0:
+            raise TransportError(f"{self.line}: TimeoutError: no time left")
+        return dataclasses.replace(self.request, timeout=left)
+
+    @contextlib.contextmanager
+    def explained(self) -> Iterator[None]:
+        """A transport failure that ends the call names the server and the bound."""
+        try:
+            yield
+        except TransportError as exc:
+            head, _, reason = str(exc).partition(": ")
+            raise TransportError(
+                f"{self.line}: no answer from {self.options.url} within"
+                f" {self.options.stats_timeout:g} s (stats_timeout): {reason or head}"
+            ) from exc
 
 
 def _span(since: DateLike | None, until: DateLike | None) -> dict[str, str]:

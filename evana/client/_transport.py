@@ -40,6 +40,9 @@ class Request:
     headers: Mapping[str, str] = field(default_factory=dict)
     params: Mapping[str, str] | None = None
     content: bytes | None = None
+    #: The most seconds this request may wait (to connect, and then for each read), when less
+    #: than the transport's own timeouts: what is left of a bounded call.
+    timeout: float | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,14 +80,23 @@ class AsyncTransport(Protocol):
         ...
 
 
-def _arguments(request: Request) -> dict[str, Any]:
-    return {
+def _timeout(timeout: float, connect: float) -> httpx.Timeout:
+    import httpx
+
+    return httpx.Timeout(timeout, connect=min(timeout, connect))
+
+
+def _arguments(request: Request, timeout: float, connect: float) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
         "method": request.method,
         "url": request.path,
         "headers": request.headers,
         "params": request.params,
         "content": request.content,
     }
+    if request.timeout is not None and request.timeout < timeout:
+        arguments["timeout"] = _timeout(max(request.timeout, 0.001), connect)
+    return arguments
 
 
 def _response(answer: httpx.Response) -> Response:
@@ -100,21 +112,29 @@ def _transport_error(request: Request, exc: Exception) -> TransportError:
 class HTTPTransport:
     """:class:`Transport` over an ``httpx.Client`` (keep-alive, connection pool, thread-safe).
 
-    >>> transport = HTTPTransport("http://127.0.0.1:8000", timeout=5)
+    ``timeout`` bounds each wait on the server (to send, to read); ``connect_timeout`` (default:
+    ``timeout``) the wait for a connection, short so that a server that is down is told fast.
+
+    >>> transport = HTTPTransport("http://127.0.0.1:8000", timeout=5, connect_timeout=2)
     >>> transport.close()
     """
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, connect_timeout: float | None = None
+    ) -> None:
         import httpx
 
         self._http_error = httpx.HTTPError
+        self._timeouts = (timeout, timeout if connect_timeout is None else connect_timeout)
         # No redirects: a POST that is redirected would be replayed as a GET without its body.
-        self._client = httpx.Client(base_url=url, timeout=timeout, follow_redirects=False)
+        self._client = httpx.Client(
+            base_url=url, timeout=_timeout(*self._timeouts), follow_redirects=False
+        )
 
     def handle_request(self, request: Request) -> Response:
         """Send ``request``; connection failures and timeouts become ``TransportError``."""
         try:
-            answer = self._client.request(**_arguments(request))
+            answer = self._client.request(**_arguments(request, *self._timeouts))
         except self._http_error as exc:
             raise _transport_error(request, exc) from exc
         return _response(answer)
@@ -125,22 +145,27 @@ class HTTPTransport:
 
 
 class AsyncHTTPTransport:
-    """:class:`AsyncTransport` over an ``httpx.AsyncClient``.
+    """:class:`AsyncTransport` over an ``httpx.AsyncClient`` (timeouts as :class:`HTTPTransport`).
 
     >>> import asyncio
     >>> asyncio.run(AsyncHTTPTransport("http://127.0.0.1:8000").aclose())
     """
 
-    def __init__(self, url: str, *, timeout: float = 10.0) -> None:
+    def __init__(
+        self, url: str, *, timeout: float = 10.0, connect_timeout: float | None = None
+    ) -> None:
         import httpx
 
         self._http_error = httpx.HTTPError
-        self._client = httpx.AsyncClient(base_url=url, timeout=timeout, follow_redirects=False)
+        self._timeouts = (timeout, timeout if connect_timeout is None else connect_timeout)
+        self._client = httpx.AsyncClient(
+            base_url=url, timeout=_timeout(*self._timeouts), follow_redirects=False
+        )
 
     async def handle_async_request(self, request: Request) -> Response:
         """Send ``request``; connection failures and timeouts become ``TransportError``."""
         try:
-            answer = await self._client.request(**_arguments(request))
+            answer = await self._client.request(**_arguments(request, *self._timeouts))
         except self._http_error as exc:
             raise _transport_error(request, exc) from exc
         return _response(answer)

@@ -23,7 +23,7 @@ from ._metrics import Metrics
 from ._queue import EventQueue, InProcessQueue, NatsQueue
 from ._ratelimit import RateLimiter
 from ._redact import install_redaction
-from ._routes import events, health, metrics, stats, users
+from ._routes import events, health, keys, metrics, stats, users
 from ._state import AppState
 from ._storage import Database, EventStore, upgrade
 from ._writer import BatchWriter, MeteredWriter
@@ -132,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(stats.router)
     app.include_router(users.router)
+    app.include_router(keys.router)
     app.include_router(health.router)
     if settings.metrics_access == "key":
         app.include_router(metrics.router, dependencies=[Depends(require("read"))])

@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from typing import Literal, get_args
 
 from evana.errors import AuthenticationError, ConfigurationError, NotFoundError
+from evana.schema import KeyInfo
 
 from ._storage import Database, KeyRecord, KeyRepository
 
-__all__ = ["SCOPES", "CreatedKey", "KeyService", "Scope", "allows"]
+__all__ = ["SCOPES", "CreatedKey", "KeyService", "Scope", "allows", "key_info"]
 
 Scope = Literal["ingest", "read", "admin"]
 SCOPES: tuple[Scope, ...] = get_args(Scope)
@@ -29,6 +30,19 @@ def allows(granted: str, needed: Scope) -> bool:
     (True, False)
     """
     return granted == needed or granted == "admin"
+
+
+def key_info(record: KeyRecord) -> KeyInfo:
+    """The wire form of a stored key, as listed (a key made without a name has ``name`` None)."""
+    return KeyInfo.model_validate(
+        {
+            "key_id": record.key_id,
+            "name": record.name or None,
+            "scope": record.scope,
+            "created_at": record.created_at,
+            "revoked_at": record.revoked_at,
+        }
+    )
 
 
 def _hash(secret: str) -> str:
@@ -109,13 +123,25 @@ class KeyService:
         return self.repo.all()
 
     def revoke(self, key_or_id: str) -> KeyRecord:
-        """Revoke a key given by its id or its full text; it stops working at once."""
+        """Revoke a key given by its id or its full text; it stops working at once.
+
+        Every request looks its key up in the database (:meth:`authenticate`; there is no
+        cache), so the next request with a revoked key is refused, by every API process that
+        shares the database. Revoking a revoked key changes nothing and is not an error (a
+        retried revocation is harmless); an unknown id is :class:`NotFoundError`.
+
+        >>> from evana.server._storage import Database, create_schema
+        >>> db = Database("sqlite://"); create_schema(db)
+        >>> keys = KeyService(db); created = keys.create("ingest")
+        >>> keys.revoke(created.record.key_id).active
+        False
+        """
         parts = _split(key_or_id)
         key_id = parts[0] if parts else key_or_id
-        if not self.repo.revoke(key_id, dt.datetime.now(dt.UTC)):
-            raise NotFoundError(f"no active API key with id {key_id!r}")
+        self.repo.revoke(key_id, dt.datetime.now(dt.UTC))
         record = self.repo.get(key_id)
-        assert record is not None
+        if record is None:
+            raise NotFoundError(f"no API key with id {key_id!r}")
         return record
 
     def bootstrap(self) -> CreatedKey | None:

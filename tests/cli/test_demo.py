@@ -3,15 +3,21 @@
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import datetime as dt
 import json
+import re
+import time
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
 from evana.cli._demo_data import EVENT_NAMES, demo_lines
 from tests import reference
+from tests._evana import evana_serve, run_evana
 from tests._services import free_port
+from tests.server._pipeline import evana_worker
 
 from .conftest import Served, invoke, reference_events
 
@@ -117,3 +123,61 @@ def test_a_server_refusing_the_key_is_an_error_not_a_fallback(
     result = invoke(runner, ["demo", "--users", "5", "--days", "2"], env=env)
     assert result.exit_code == 1
     assert "permission denied: this key has scope 'read'" in result.stderr
+
+
+def _pipeline_env(db_url: str, nats_url: str, prefix: str) -> dict[str, str]:
+    return {
+        "EVANA_DATABASE_URL": db_url,
+        "EVANA_NATS_URL": nats_url,
+        "EVANA_NATS_SUBJECT_PREFIX": prefix,
+    }
+
+
+@pytest.mark.integration
+def test_production_demo_waits_for_the_worker_before_reporting(
+    tmp_path: Path, pg_fresh_url: str, nats_url: str, nats_prefix: str
+) -> None:
+    # The worker starts only after the demo has sent everything: before, the demo read its
+    # reports at once and printed partial figures (here: zeros).
+    env = _pipeline_env(pg_fresh_url, nats_url, nats_prefix)
+    with evana_serve(tmp_path, env) as api:
+        assert api.admin_key
+        client_env = {"EVANA_URL": api.url, "EVANA_API_KEY": api.admin_key}
+        args = ["demo", "--users", "150", "--days", "10", "--seed", "4", "-f", "json"]
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            running = pool.submit(run_evana, *args, env=client_env, timeout=120)
+            time.sleep(3)  # the demo is sending, or waiting: no worker yet
+            with evana_worker(env):
+                result = running.result(timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Waiting for the server to write the demo events (0 of" in result.stderr
+    printed = json.loads(result.stdout)
+    lines = list(demo_lines(150, 10, 4, YESTERDAY))
+    events = reference_events(lines)
+    first = YESTERDAY - dt.timedelta(days=9)
+    assert printed["ingest"]["accepted"] == len(lines)
+    assert printed["dau"] == reference.active(events, first, YESTERDAY, 1)
+    assert printed["top"] == reference.top(events, first, YESTERDAY, 10)
+    monday = first - dt.timedelta(days=first.weekday())
+    assert printed["retention"] == reference.retention(events, monday, YESTERDAY, "week", 6)
+
+
+@pytest.mark.integration
+def test_production_demo_without_a_worker_says_so_within_its_wait(
+    tmp_path: Path, pg_fresh_url: str, nats_url: str, nats_prefix: str
+) -> None:
+    env = _pipeline_env(pg_fresh_url, nats_url, nats_prefix)
+    with evana_serve(tmp_path, env) as api:
+        assert api.admin_key
+        client_env = {"EVANA_URL": api.url, "EVANA_API_KEY": api.admin_key}
+        started = time.monotonic()
+        result = run_evana(
+            "demo", "--users", "20", "--days", "3", "--wait", "2", env=client_env, timeout=60
+        )
+        took = time.monotonic() - started
+    assert result.returncode == 1
+    assert result.stdout == ""  # no partial figures
+    last = result.stderr.strip().splitlines()[-1]
+    assert re.match(r"evana: error: after 2 s the server counts 0 of the \d+ demo events", last)
+    assert "`evana worker`" in last
+    assert took < 30

@@ -80,7 +80,8 @@ def test_first_run_prints_an_admin_key_once_and_serves_exact_stats(tmp_path: Pat
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (["keys", "revoke", "nope"], "no active API key"),
+        # An empty directory: no database, and none made by accident.
+        (["keys", "revoke", "nope"], "no evana database at"),
         (
             ["keys", "create", "--scope", "read", "--database-url", "mysql://x"],
             "unsupported database URL",
@@ -99,12 +100,13 @@ def test_errors_are_one_line_and_exit_non_zero(
 
 
 def test_keys_list_and_revoke(tmp_path: Path) -> None:
+    assert run_evana("db", "upgrade", cwd=tmp_path).returncode == 0
     created = json.loads(
         run_evana(
             "keys", "create", "--scope", "read", "--name", "dash", "--format", "json", cwd=tmp_path
         ).stdout
     )
-    listed = json.loads(run_evana("keys", "list", "--format", "json", cwd=tmp_path).stdout)
+    listed = json.loads(run_evana("keys", "list", "--format", "json", cwd=tmp_path).stdout)["keys"]
     assert [(k["key_id"], k["name"], k["scope"], k["revoked_at"]) for k in listed] == [
         (created["key_id"], "dash", "read", None)
     ]
@@ -114,9 +116,12 @@ def test_keys_list_and_revoke(tmp_path: Path) -> None:
     revoked = run_evana("keys", "revoke", created["key_id"], cwd=tmp_path)
     assert revoked.returncode == 0
     assert "Revoked" in revoked.stdout
-    assert json.loads(run_evana("keys", "list", "--format", "json", cwd=tmp_path).stdout)[0][
-        "revoked_at"
-    ]
+    assert json.loads(run_evana("keys", "list", "--format", "json", cwd=tmp_path).stdout)["keys"][
+        0
+    ]["revoked_at"]
+    unknown = run_evana("keys", "revoke", "nope", cwd=tmp_path)
+    assert unknown.returncode == 1
+    assert "no API key with id 'nope'" in unknown.stderr
     csv_out = run_evana("keys", "list", "--format", "csv", cwd=tmp_path).stdout.splitlines()
     assert csv_out[0] == "key_id,name,scope,created_at,revoked_at"
 

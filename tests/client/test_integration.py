@@ -99,6 +99,7 @@ def test_the_async_client_end_to_end(evana_server: Served) -> None:
 
 
 def test_a_server_that_starts_late_still_gets_everything(tmp_path: Path) -> None:
+    assert run_evana("db", "upgrade", cwd=tmp_path).returncode == 0  # keys never make one
     created = run_evana("keys", "create", "--scope", "admin", "--format", "json", cwd=tmp_path)
     assert created.returncode == 0, created.stderr
     key = json.loads(created.stdout)["key"]

@@ -39,6 +39,10 @@ ENDPOINTS = [
     ),
     Endpoint("DELETE", "/v1/users/{user_id}", "/v1/users/matrix-user", "admin"),
     Endpoint("GET", "/v1/users/{user_id}/events", "/v1/users/matrix-user/events", "admin"),
+    Endpoint("POST", "/v1/keys", "/v1/keys", "admin", 201),
+    Endpoint("GET", "/v1/keys", "/v1/keys", "admin"),
+    # An unknown id: the scope is checked first, so an admin key alone gets as far as the 404.
+    Endpoint("DELETE", "/v1/keys/{key_id}", "/v1/keys/000000000000", "admin", 404),
     Endpoint("GET", "/metrics", "/metrics", PUBLIC),
     Endpoint("GET", "/healthz", "/healthz", PUBLIC),
     Endpoint("GET", "/readyz", "/readyz", PUBLIC),
@@ -91,7 +95,9 @@ def expected(endpoint: Endpoint, credential: str) -> int:
 
 
 def call(client: httpx.Client, endpoint: Endpoint, headers: dict[str, str]) -> httpx.Response:
-    body = {"events": [_EVENT]} if endpoint.method == "POST" else None
+    body: dict[str, object] | None = None
+    if endpoint.method == "POST":
+        body = {"scope": "ingest"} if endpoint.route == "/v1/keys" else {"events": [_EVENT]}
     return client.request(endpoint.method, endpoint.url, json=body, headers=headers)
 
 
