@@ -17,7 +17,17 @@ from typing import Any, ClassVar
 import psycopg
 import psycopg.types.json
 import pydantic_core
-from sqlalchemy import Connection, Engine, Table, create_engine, event, exc, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    exc,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
@@ -177,6 +187,13 @@ class Dialect:
         )
         return build_deltas((row.timestamp.date(), row.event, uids[row.user_id]) for row in new)
 
+    def by_code_point(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        """``column`` for an ORDER BY users see: by code point, whatever the database's locale.
+
+        SQLite's default collation (BINARY) compares UTF-8 bytes, which is code point order.
+        """
+        return column
+
     def lock_rollup_keys(self, conn: Connection, keys: Iterable[Key]) -> None:
         """Wait until this transaction alone may rewrite (delete and reinsert) these keys' rows.
 
@@ -292,6 +309,11 @@ class PostgresDialect(Dialect):
             delta.events, delta.uids = count, members
         cur.execute("TRUNCATE evana_staging")
         return deltas
+
+    def by_code_point(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        # A database created with a locale (en_US.UTF-8, ICU) sorts "a, A, b, B"; "C" compares
+        # bytes, and UTF-8 byte order is code point order: "A, B, a, b", as on SQLite.
+        return column.collate("C")
 
     # Why advisory locks and not SELECT ... FOR UPDATE on the rows: under READ COMMITTED a
     # locking SELECT that waits for a concurrent rewrite of the same key finds, once that one
