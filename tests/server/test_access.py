@@ -39,6 +39,7 @@ ENDPOINTS = [
     ),
     Endpoint("DELETE", "/v1/users/{user_id}", "/v1/users/matrix-user", "admin"),
     Endpoint("GET", "/v1/users/{user_id}/events", "/v1/users/matrix-user/events", "admin"),
+    Endpoint("GET", "/v1/status", "/v1/status", "admin"),
     Endpoint("GET", "/metrics", "/metrics", PUBLIC),
     Endpoint("GET", "/healthz", "/healthz", PUBLIC),
     Endpoint("GET", "/readyz", "/readyz", PUBLIC),
