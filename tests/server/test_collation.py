@@ -11,7 +11,7 @@ import psycopg
 import pytest
 
 from evana._settings import Settings
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 from evana.server._storage import Database, EventStore, KeyRecord, KeyRepository, upgrade
 from tests.conftest import make_api
 

@@ -92,7 +92,7 @@ def test_events_of_the_user_stored_during_the_erasure_stay_counted(pg_url: str) 
     import threading
     import uuid
 
-    from evana.schema import NormalizedEvent
+    from evana.server._batch import NormalizedEvent
     from evana.server._storage import _erasure
 
     day = dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)
