@@ -16,6 +16,7 @@ from ._ingest import ingest
 from ._keys import keys_app
 from ._serve import serve
 from ._stats import stats_app
+from ._status import status
 from ._users import users_app
 from ._worker import worker
 
@@ -53,6 +54,7 @@ app.command("serve")(serve)
 app.command("worker")(worker)
 app.command("ingest")(ingest)
 app.command("demo")(demo)
+app.command("status")(status)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(stats_app, name="stats")
 app.add_typer(keys_app, name="keys")

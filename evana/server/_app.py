@@ -22,6 +22,7 @@ from ._keys import CreatedKey, KeyService
 from ._metrics import Metrics
 from ._queue import EventQueue, InProcessQueue, NatsQueue
 from ._ratelimit import RateLimiter
+from ._readiness import ReadinessMonitor
 from ._redact import install_redaction
 from ._routes import events, health, keys, metrics, stats, users
 from ._state import AppState
@@ -93,6 +94,9 @@ async def _start(settings: Settings) -> AppState:
         ),
         analytics=AnalyticsService(db),
         metrics=app_metrics,
+        readiness=ReadinessMonitor(
+            db, queue, app_metrics, busy_for=settings.worker_ack_wait_seconds
+        ),
     )
 
 
@@ -112,9 +116,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, AppState]]:
         install_redaction()  # now: uvicorn (or the host app) has configured logging by then
         state = await _start(settings)
+        watching = asyncio.create_task(state.readiness.watch())
         try:
             yield {"evana": state}
         finally:
+            watching.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watching
             await state.queue.close()
             state.db.dispose()
 

@@ -19,9 +19,14 @@ series                                 updated by
 ``evana_retries_total``                worker: messages scheduled for redelivery after a failure
 ``evana_messages_dead_lettered_total`` worker: messages (or parts of them) sent to the DLQ
 ``evana_events_dead_lettered_total``   worker: events sent to the DLQ
-``evana_queue_lag_messages``           worker: messages waiting in the stream (consumer pending)
-``evana_queue_unacked_messages``       worker: messages delivered or waiting out a retry delay
+``evana_queue_lag_messages``           worker, API: messages waiting in the stream for a worker
+``evana_queue_unacked_messages``       worker, API: messages delivered or waiting out a retry delay
+``evana_queue_dead_letters``           API: entries in the dead-letter stream
+``evana_workers_consuming``            API: 1 while some worker consumes the stream, else 0
+``evana_database_file_missing``        API (embedded): 1 once the SQLite file opened is gone
 =====================================  ======================================================
+
+The API's queue gauges are updated by its readiness checks (``/readyz`` and one every 10 s).
 """
 
 from __future__ import annotations
@@ -99,6 +104,19 @@ class Metrics:
         self.queue_unacked = Gauge(
             "evana_queue_unacked_messages",
             "Messages delivered to workers or waiting out a retry delay",
+            registry=r,
+        )
+        self.queue_dead_letters = Gauge(
+            "evana_queue_dead_letters", "Entries in the dead-letter stream", registry=r
+        )
+        self.workers_consuming = Gauge(
+            "evana_workers_consuming",
+            "1 while some worker consumes the ingest stream, 0 when none does",
+            registry=r,
+        )
+        self.database_file_missing = Gauge(
+            "evana_database_file_missing",
+            "1 once the SQLite file the server opened is deleted or replaced",
             registry=r,
         )
 

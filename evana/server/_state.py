@@ -14,6 +14,7 @@ from ._keys import KeyService
 from ._metrics import Metrics
 from ._queue import EventQueue
 from ._ratelimit import RateLimiter
+from ._readiness import ReadinessMonitor
 from ._storage import Database
 
 __all__ = ["AppState", "get_state"]
@@ -34,6 +35,8 @@ class AppState:
     ingest: IngestService
     analytics: AnalyticsService
     metrics: Metrics
+    #: Looks at the database, the queue and the workers (``/readyz``, ``/v1/status``).
+    readiness: ReadinessMonitor
     #: Per-key token buckets; None when the rate limit is off (EVANA_RATE_LIMIT_PER_SECOND).
     limiter: RateLimiter | None = None
 

@@ -43,6 +43,7 @@ ENDPOINTS = [
     Endpoint("GET", "/v1/keys", "/v1/keys", "admin"),
     # An unknown id: the scope is checked first, so an admin key alone gets as far as the 404.
     Endpoint("DELETE", "/v1/keys/{key_id}", "/v1/keys/000000000000", "admin", 404),
+    Endpoint("GET", "/v1/status", "/v1/status", "admin"),
     Endpoint("GET", "/metrics", "/metrics", PUBLIC),
     Endpoint("GET", "/healthz", "/healthz", PUBLIC),
     Endpoint("GET", "/readyz", "/readyz", PUBLIC),

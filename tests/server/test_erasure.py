@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -82,3 +83,42 @@ def test_erasure_reaches_days_whose_raw_events_were_dropped(database: object) ->
     assert service.active_users("dau", old.date(), old.date()).series[0].users == 1  # ann is gone
     assert service.active_users("dau", new.date(), new.date()).series[0].users == 1
     assert service.top_events(new.date(), new.date(), 5).events[0].count == 1
+
+
+@pytest.mark.integration
+def test_events_of_the_user_stored_during_the_erasure_stay_counted(pg_url: str) -> None:
+    """PostgreSQL lets a writer commit between the erasure's DELETE and its rollup rewrite; an
+    event of the user stored then survives the erasure, and so must the user in its reports."""
+    import threading
+    import uuid
+
+    from evana.server._batch import NormalizedEvent
+    from evana.server._storage import _erasure
+
+    day = dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)
+    row = lambda user, minute: NormalizedEvent(  # noqa: E731
+        uuid.uuid4(), "view", user, day + dt.timedelta(minutes=minute), None, day
+    )
+    with empty_database(pg_url) as db:
+        store = EventStore(db)
+        store.write([row("ann", 1), row("bob", 2)])
+        late = row("ann", 3)
+        sweep = _erasure._keys_holding
+
+        def meanwhile(conn, uid):  # after the DELETE, before the rewrite locks and reads
+            writer = threading.Thread(target=EventStore(db).write, args=([late],))
+            writer.start()
+            writer.join(20)
+            assert not writer.is_alive()
+            return sweep(conn, uid)
+
+        _erasure._keys_holding = meanwhile  # type: ignore[assignment]
+        try:
+            assert erase_user(db, "ann").events == 1
+        finally:
+            _erasure._keys_holding = sweep  # type: ignore[assignment]
+        assert [e["event_id"] for e in user_events(db, "ann")] == [str(late.event_id)]
+        service = AnalyticsService(db)
+        assert service.active_users("dau", day.date(), day.date()).series[0].users == 2
+        top = service.top_events(day.date(), day.date(), 5).events
+        assert [(e.event, e.count, e.users) for e in top] == [("view", 2, 2)]

@@ -69,7 +69,13 @@ def test_in_production_mode_the_api_publishes_to_jetstream(nats_url: str, nats_p
     )
     with running(settings) as api:
         ready = api.client.get("/readyz").json()
-        assert ready == {"status": "ready", "database": "ok", "queue": "ok"}
+        assert ready == {
+            "status": "ready",
+            "database": "ok",
+            "queue": "ok",
+            "workers": "none",
+            "pending": 0,
+        }
         assert api.post_events([wire(e) for e in make_events(4)]).json()["accepted"] == 4
         assert metric(api.client.get("/metrics").text, "evana_messages_published_total") == 1
 

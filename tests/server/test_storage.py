@@ -234,3 +234,24 @@ def test_the_bitmap_cache_forgets_rows_merged_away(database: Database) -> None:
     cached = set(service.cache._items)
     assert cached <= live  # nothing dead is kept
     assert len(cached) == len(live) == 2  # one merged row each for "" and "view"
+
+
+@pytest.mark.parametrize("fate", ["deleted", "replaced"])
+def test_a_sqlite_file_gone_from_under_the_database_refuses_writes(tmp_path, fate: str) -> None:
+    from evana.errors import TransientStorageError
+
+    path = tmp_path / "evana.db"
+    db = Database(f"sqlite:///{path}")
+    upgrade(db)
+    store = EventStore(db)
+    assert store.write([ev("view", "ann", T0)]).inserted == 1
+    db.ping()
+    path.unlink()
+    if fate == "replaced":
+        path.write_bytes(b"")
+    # The open connection could still write into the unlinked inode: acknowledged, then lost.
+    with pytest.raises(TransientStorageError, match=f"was {fate}"):
+        store.write([ev("view", "bob", T0)])
+    with pytest.raises(TransientStorageError, match=f"was {fate}"):
+        db.ping()
+    db.dispose()

@@ -3,9 +3,10 @@
 from ._base import Batch, BatchHandler, EventQueue, batch_id
 from ._inprocess import InProcessQueue
 from ._jetstream import Names
-from ._nats import NatsQueue
+from ._nats import Backlog, NatsQueue
 
 __all__ = [
+    "Backlog",
     "Batch",
     "BatchHandler",
     "EventQueue",

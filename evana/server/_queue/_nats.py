@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import datetime as dt
 import logging
 import time
+from dataclasses import dataclass
 
 import nats.errors
 import nats.js.errors
@@ -31,7 +33,7 @@ from ._deadletter import RetryLedger
 from ._delivery import Delivery
 from ._jetstream import HEADER_ROOM, Names, connect, ensure_consumer, ensure_streams, unavailable
 
-__all__ = ["NatsQueue"]
+__all__ = ["Backlog", "NatsQueue"]
 
 log = logging.getLogger("evana.nats")
 
@@ -40,6 +42,33 @@ log = logging.getLogger("evana.nats")
 _FETCH_WAIT = 1.0
 _OUTAGE_PAUSE = 0.5
 _CONSUMER_CHECK_EVERY = 5.0
+
+
+@dataclass(frozen=True, slots=True)
+class Backlog:
+    """The ingest stream as the workers see it, from JetStream's consumer and stream info."""
+
+    #: Messages no worker has taken yet.
+    pending: int
+    #: Messages delivered to a worker and not yet acknowledged (or waiting out a retry delay).
+    unacked: int
+    #: Fetch requests workers have open right now: an idle worker always has one (it fetches
+    #: again as soon as one ends, every second at most).
+    pulls: int
+    #: When the consumer last delivered a message; None if it never has (or does not exist).
+    last_delivery: dt.datetime | None
+    #: Entries in the dead-letter stream.
+    dead_letters: int
+
+    def consuming(self, now: dt.datetime, busy_for: float) -> bool:
+        """Whether some worker is consuming: it has a fetch open, or took messages within
+        ``busy_for`` seconds (a worker busy writing has no fetch open meanwhile)."""
+        if self.pulls > 0:
+            return True
+        recent = self.last_delivery is not None and (
+            (now - self.last_delivery).total_seconds() < busy_for
+        )
+        return recent and self.unacked > 0
 
 
 class NatsQueue:
@@ -210,6 +239,30 @@ class NatsQueue:
         except (nats.errors.Error, TimeoutError) as exc:
             raise unavailable(exc, f"consumer {self.names.consumer}") from None
         return info.num_pending or 0, info.num_ack_pending or 0
+
+    async def backlog(self) -> Backlog:
+        """What waits in the ingest stream, whether workers fetch, and the dead letters.
+
+        Before any worker has run, the consumer does not exist: every stored message waits.
+        """
+        _, js = self._jetstream()
+        try:
+            dead = (await js.stream_info(self.names.dlq_stream)).state.messages
+            try:
+                info = await js.consumer_info(self.names.stream, self.names.consumer)
+            except nats.js.errors.NotFoundError:
+                waiting = (await js.stream_info(self.names.stream)).state.messages
+                return Backlog(waiting, 0, 0, None, dead)
+        except (nats.errors.Error, TimeoutError) as exc:
+            raise unavailable(exc, f"consumer {self.names.consumer}") from None
+        last = info.delivered.last_active if info.delivered is not None else None
+        return Backlog(
+            info.num_pending or 0,
+            info.num_ack_pending or 0,
+            info.num_waiting or 0,
+            last if last is None or last.tzinfo else last.replace(tzinfo=dt.UTC),
+            dead or 0,
+        )
 
     async def close(self) -> None:
         """Stop fetching, finish and settle what was fetched, then disconnect."""

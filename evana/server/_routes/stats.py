@@ -66,7 +66,10 @@ def top_events(
     until: Until = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 10,
 ) -> TopEvents:
-    """Event names by number of events over [since, until] (then by name), with distinct users."""
+    """Event names by number of events over [since, until], with distinct users.
+
+    Ties come in code point order of the name ("A" < "Z" < "a"), on every database.
+    """
     return state.analytics.top_events(*_range(since, until), limit)
 
 

@@ -2,8 +2,10 @@
 
 Two triggers: a key touched by a write that has gathered more than ``COMPACT_AFTER`` rows, and,
 every so often, every key of a day that is over (before yesterday) with more than one row —
-finished days end up as one row per key. Merging locks only the rows it merges (SKIP LOCKED on
-PostgreSQL), so concurrent writers, which only insert, never wait for it.
+finished days end up as one row per key. A merge takes its key's rewrite lock without waiting
+(a key another merge or an erasure is rewriting is skipped: it is merged later) and reads the
+rows only once it holds it (see ``Dialect.lock_rollup_keys``); writers, which only insert,
+never wait for it.
 """
 
 from __future__ import annotations
@@ -29,10 +31,13 @@ Key = tuple[dt.date, str]
 
 def _merge(db: Database, day: dt.date, name: str) -> None:
     with db.write() as conn:
+        if not db.dialect.try_lock_rollup_key(conn, (day, name)):
+            return
+        # A statement of its own, after the lock: it sees the rows of whoever held it before.
         stmt = select(rollups.c.id, rollups.c.events, rollups.c.users).where(
             rollups.c.day == day, rollups.c.event == name
         )
-        rows = conn.execute(db.dialect.lock_for_compaction(stmt)).all()
+        rows = conn.execute(stmt).all()
         if len(rows) < 2:
             return
         merged = BitMap.union(*(BitMap.deserialize(r.users) for r in rows))

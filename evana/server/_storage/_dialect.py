@@ -1,22 +1,33 @@
 """Everything that differs between SQLite and PostgreSQL, in one place.
 
 Each dialect class answers the same few questions: how to connect, how to insert rows while
-ignoring duplicates, how to bulk-load events, how to lock rows for a compaction, and how to
-hold off concurrent migrations. Every query elsewhere is plain SQLAlchemy Core.
+ignoring duplicates, how to bulk-load events, how to serialise rewrites of a rollup key, and how
+to hold off concurrent migrations. Every query elsewhere is plain SQLAlchemy Core.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
 import psycopg
 import psycopg.types.json
 import pydantic_core
-from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, exc, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Engine,
+    Table,
+    create_engine,
+    event,
+    exc,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.pool import StaticPool
 
@@ -68,6 +79,25 @@ def _sqlite_time(value: dt.datetime) -> str:
 
 def _event_id(row: NormalizedEvent) -> uuid.UUID:
     return row.event_id
+
+
+#: Rollup keys share this many advisory locks: an erasure of a user active on thousands of
+#: keys must not take thousands of locks (PostgreSQL's lock table holds about 64 per
+#: connection by default). Keys in one bucket are merely serialised together.
+ROLLUP_LOCKS = 256
+_ROLLUP_LOCK_SPACE = 0x65766E61  # "evna": the first int4 of the two-key advisory lock form
+
+
+def rollup_lock_id(key: Key) -> int:
+    """The advisory lock bucket of a rollup key: a stable hash of (day, event).
+
+    >>> import datetime as dt
+    >>> 0 <= rollup_lock_id((dt.date(2026, 11, 2), "signup")) < ROLLUP_LOCKS
+    True
+    """
+    day, name = key
+    digest = hashlib.blake2b(f"{day.isoformat()}\x00{name}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % ROLLUP_LOCKS
 
 
 def json_text(value: Any) -> str:
@@ -157,9 +187,23 @@ class Dialect:
         )
         return build_deltas((row.timestamp.date(), row.event, uids[row.user_id]) for row in new)
 
-    def lock_for_compaction(self, stmt: Select[Any]) -> Select[Any]:
-        """Rows a compaction merges; SQLite's single writer already excludes everyone else."""
-        return stmt
+    def by_code_point(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        """``column`` for an ORDER BY users see: by code point, whatever the database's locale.
+
+        SQLite's default collation (BINARY) compares UTF-8 bytes, which is code point order.
+        """
+        return column
+
+    def lock_rollup_keys(self, conn: Connection, keys: Iterable[Key]) -> None:
+        """Wait until this transaction alone may rewrite (delete and reinsert) these keys' rows.
+
+        On SQLite every write transaction holds the database's single write lock (BEGIN
+        IMMEDIATE), so no other rewrite can be in flight: nothing to do.
+        """
+
+    def try_lock_rollup_key(self, conn: Connection, key: Key) -> bool:  # noqa: ARG002
+        """Take a key's rewrite lock if free (never waits); False when another holds it."""
+        return True
 
     def fetch_bitmaps(self, conn: Connection, ids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
         """``(id, serialized bitmap)`` of rollup rows ``ids``, in the current transaction."""
@@ -266,9 +310,32 @@ class PostgresDialect(Dialect):
         cur.execute("TRUNCATE evana_staging")
         return deltas
 
-    def lock_for_compaction(self, stmt: Select[Any]) -> Select[Any]:
-        # Rows another compaction holds are skipped, not waited for: merging fewer rows is fine.
-        return stmt.with_for_update(skip_locked=True)
+    def by_code_point(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        # A database created with a locale (en_US.UTF-8, ICU) sorts "a, A, b, B"; "C" compares
+        # bytes, and UTF-8 byte order is code point order: "A, B, a, b", as on SQLite.
+        return column.collate("C")
+
+    # Why advisory locks and not SELECT ... FOR UPDATE on the rows: under READ COMMITTED a
+    # locking SELECT that waits for a concurrent rewrite of the same key finds, once that one
+    # commits, the rows it saw deleted (they are skipped) and cannot see the merged row that
+    # replaced them (inserted after its snapshot), so it rewrites nothing and the erased user
+    # stays in the merged row. A per-key lock taken *before* the SELECT, which then runs as a
+    # fresh statement with a snapshot taken after the previous holder committed, sees every
+    # row. Writers only append rows and never take these locks, so ingest never waits.
+    # Deadlock freedom: erasures take their keys' locks in ascending lock-id order, and
+    # compactions only ever try one lock without waiting.
+
+    def lock_rollup_keys(self, conn: Connection, keys: Iterable[Key]) -> None:
+        for lock in sorted({rollup_lock_id(key) for key in keys}):
+            conn.execute(
+                text("SELECT pg_advisory_xact_lock(:space, :k)"),
+                {"space": _ROLLUP_LOCK_SPACE, "k": lock},
+            )
+
+    def try_lock_rollup_key(self, conn: Connection, key: Key) -> bool:
+        stmt = text("SELECT pg_try_advisory_xact_lock(:space, :k)")
+        params = {"space": _ROLLUP_LOCK_SPACE, "k": rollup_lock_id(key)}
+        return bool(conn.execute(stmt, params).scalar_one())
 
     def fetch_bitmaps(self, conn: Connection, ids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
         # Binary protocol: bytea in text mode travels hex-encoded, twice the bytes and a slow

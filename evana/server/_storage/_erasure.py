@@ -18,6 +18,7 @@ from pyroaring import BitMap
 from sqlalchemy import Connection, delete, insert, select
 
 from ._database import Database
+from ._rollups import Key
 from ._tables import ALL_EVENTS, events, rollups, users
 
 __all__ = ["Erasure", "erase_user", "user_events"]
@@ -70,34 +71,57 @@ def erase_user(db: Database, user_id: str) -> Erasure:
     """Delete every event of ``user_id`` and remove the user from every rollup, in one transaction.
 
     Rollup rows are immutable (bitmaps are cached by row id), so each affected key's rows are
-    replaced by one merged row without the user, under row locks that make concurrent
-    compactions skip them. Keys are found from the user's raw events (which also give the
-    event counts to subtract) and then by a sweep of every bitmap for the user's uid, which
-    catches days whose raw events an operator has already dropped: there the user leaves the
-    distinct counts, while the event counts, unknowable without the raw rows, stay as they are.
+    replaced by one merged row without the user. Keys are found from the user's raw events
+    (which also give the event counts to subtract) and then by a sweep of every bitmap for the
+    user's uid, which catches days whose raw events an operator has already dropped: there the
+    user leaves the distinct counts, while the event counts, unknowable without the raw rows,
+    stay as they are.
+
+    Concurrency (PostgreSQL; SQLite runs one writer at a time): the keys' rewrite locks are
+    taken, in one order, before their rows are read, so no other erasure or compaction can
+    replace a row between our read and our rewrite. Writers only append rows and take no
+    lock; an event of this user committed after the DELETE below stays stored, and so does
+    the user in the rollups of its key (the check of remaining events runs after the reads).
     """
     with db.write() as conn:
         uid = conn.execute(select(users.c.uid).where(users.c.user_id == user_id)).scalar()
         if uid is None:
             return Erasure(user_id, 0, 0)
-        removed: Counter[tuple[dt.date, str]] = Counter()
+        removed: Counter[Key] = Counter()
         for stamp, name in conn.execute(
             delete(events)
             .where(events.c.user_id == user_id)
             .returning(events.c.timestamp, events.c.event)
         ):
-            day = stamp.astimezone(dt.UTC).date()
-            removed[(day, name)] += 1
-            removed[(day, ALL_EVENTS)] += 1
-        for day, name in _keys_holding(conn, uid):
-            removed.setdefault((day, name), 0)
-        for (day, name), count in sorted(removed.items()):
-            _rewrite_without(conn, day, name, uid, count)
+            for key in _keys_of(stamp, name):
+                removed[key] += 1
+        for key in _keys_holding(conn, uid):
+            removed.setdefault(key, 0)
+        keys = sorted(removed)
+        db.dialect.lock_rollup_keys(conn, keys)
+        # Statements after the locks: they see every row committed by previous holders.
+        rows = {key: _rows_of(conn, key) for key in keys}
+        # After the reads: an event of the user stored by a writer that committed since the
+        # DELETE keeps the user in its keys (its rollup row may be among the rows just read).
+        kept = {
+            key
+            for stamp, name in conn.execute(
+                select(events.c.timestamp, events.c.event).where(events.c.user_id == user_id)
+            )
+            for key in _keys_of(stamp, name)
+        }
+        for key in keys:
+            _rewrite_without(conn, key, rows[key], uid, removed[key], keep_user=key in kept)
     erased = sum(count for (_, name), count in removed.items() if name == ALL_EVENTS)
     return Erasure(user_id, erased, len(removed))
 
 
-def _keys_holding(conn: Connection, uid: int) -> set[tuple[dt.date, str]]:
+def _keys_of(stamp: dt.datetime, name: str) -> tuple[Key, Key]:
+    day = stamp.astimezone(dt.UTC).date()
+    return (day, name), (day, ALL_EVENTS)
+
+
+def _keys_holding(conn: Connection, uid: int) -> set[Key]:
     """Rollup keys whose bitmaps contain ``uid`` (a full read of the rollups: erasure is rare)."""
     found = set()
     for day, name, blob in conn.execute(select(rollups.c.day, rollups.c.event, rollups.c.users)):
@@ -106,19 +130,36 @@ def _keys_holding(conn: Connection, uid: int) -> set[tuple[dt.date, str]]:
     return found
 
 
-def _rewrite_without(conn: Connection, day: dt.date, name: str, uid: int, count: int) -> None:
-    stmt = select(rollups.c.id, rollups.c.events, rollups.c.users).where(
+def _rows_of(conn: Connection, key: Key) -> list[tuple[int, int]]:
+    """(id, events) of a key's rows; bitmaps are read one key at a time when rewriting."""
+    day, name = key
+    stmt = select(rollups.c.id, rollups.c.events).where(
         rollups.c.day == day, rollups.c.event == name
     )
-    rows = conn.execute(stmt.with_for_update()).all()
+    return [(row_id, count) for row_id, count in conn.execute(stmt)]
+
+
+def _rewrite_without(
+    conn: Connection,
+    key: Key,
+    rows: list[tuple[int, int]],
+    uid: int,
+    count: int,
+    *,
+    keep_user: bool,
+) -> None:
     if not rows:
         return
-    merged = BitMap.union(*(BitMap.deserialize(r.users) for r in rows))
-    merged.discard(uid)
+    ids = [row_id for row_id, _ in rows]
+    blobs = conn.execute(select(rollups.c.users).where(rollups.c.id.in_(ids))).scalars()
+    merged = BitMap.union(*(BitMap.deserialize(blob) for blob in blobs))
+    if not keep_user:
+        merged.discard(uid)
     merged.run_optimize()
-    remaining = sum(r.events for r in rows) - count
-    conn.execute(delete(rollups).where(rollups.c.id.in_([r.id for r in rows])))
+    remaining = sum(events for _, events in rows) - count
+    conn.execute(delete(rollups).where(rollups.c.id.in_(ids)))
     if remaining > 0 and merged:
+        day, name = key
         conn.execute(
             insert(rollups).values(day=day, event=name, events=remaining, users=merged.serialize())
         )

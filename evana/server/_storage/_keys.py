@@ -59,7 +59,8 @@ class KeyRepository:
     def all(self) -> list[KeyRecord]:
         """Every key, oldest first."""
         with self.db.read() as conn:
-            rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at, api_keys.c.key_id))
+            by_id = self.db.dialect.by_code_point(api_keys.c.key_id)
+            rows = conn.execute(select(api_keys).order_by(api_keys.c.created_at, by_id))
             return [KeyRecord(**row._mapping) for row in rows]
 
     def count(self) -> int:

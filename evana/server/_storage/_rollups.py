@@ -97,13 +97,17 @@ class RollupReader:
         return self._bitmaps_by(stmt, "day")
 
     def top_events(self, start: dt.date, end: dt.date, limit: int) -> list[tuple[str, int]]:
-        """The ``limit`` event names with most events in [start, end], by count desc then name."""
+        """The ``limit`` event names with most events in [start, end], by count desc then name.
+
+        Names of equal counts come in code point order on every database, so that ``limit``
+        cuts the same list everywhere.
+        """
         total = func.sum(rollups.c.events)
         stmt = (
             select(rollups.c.event, total)
             .where(rollups.c.day.between(start, end), rollups.c.event != ALL_EVENTS)
             .group_by(rollups.c.event)
-            .order_by(total.desc(), rollups.c.event)
+            .order_by(total.desc(), self.dialect.by_code_point(rollups.c.event))
             .limit(limit)
         )
         return [(name, int(count)) for name, count in self.conn.execute(stmt)]
