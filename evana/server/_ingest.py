@@ -14,7 +14,8 @@ from evana.errors import (
 )
 from evana.schema import IngestResult
 
-from ._batch import EnvelopeError, validate_batch
+from ._batch import EnvelopeError, ValidatedBatch, validate_batch
+from ._cost import BodyBudget, ValidationGate, count_events
 from ._metrics import Metrics
 from ._queue import Batch, EventQueue
 
@@ -33,11 +34,17 @@ class IngestService:
         max_batch_events: int,
         retry_after: float = 2.0,
         metrics: Metrics | None = None,
+        max_body_bytes: int = 10 * 1024 * 1024,
+        validation_slots: int = 2,
     ):
         self.queue = queue
         self.max_batch_events = max_batch_events
         self.retry_after = retry_after
         self.metrics = metrics if metrics is not None else Metrics()
+        #: Bodies buffered at once: four full-size batches (requests past it get a 503).
+        self.bodies = BodyBudget(4 * max_body_bytes)
+        # Validation holds the GIL: more threads than cores would only queue inside Python.
+        self.gate = ValidationGate(validation_slots)
 
     async def accept(self, body: bytes) -> IngestResult:
         """Validate ``body``, make its valid events durable, and say what was accepted.
@@ -45,15 +52,7 @@ class IngestService:
         Raises InvalidRequestError (not a batch), PayloadTooLargeError (too many events) or
         ServiceUnavailableError (could not be made durable: nothing was accepted).
         """
-        try:
-            batch = validate_batch(body)
-        except EnvelopeError as exc:
-            raise InvalidRequestError(exc.errors, error="invalid_batch") from None
-        if batch.size > self.max_batch_events:
-            raise PayloadTooLargeError(
-                f"the batch has {batch.size} events; EVANA_MAX_BATCH_EVENTS is"
-                f" {self.max_batch_events}: split it"
-            )
+        batch = await self.gate.run(self._validate, body)
         self.metrics.events_rejected.inc(len(batch.rejected))
         if batch.events:
             try:
@@ -71,3 +70,21 @@ class IngestService:
                 raise
             self.metrics.events_accepted.inc(len(batch.events))
         return IngestResult(accepted=len(batch.events), rejected=batch.rejected)
+
+    def _validate(self, body: bytes) -> ValidatedBatch:
+        # Counted first, cheaply: a batch over the limit is refused before any event is built.
+        if count_events(body, self.max_batch_events) > self.max_batch_events:
+            raise PayloadTooLargeError(
+                f"the batch has more than {self.max_batch_events} events;"
+                f" EVANA_MAX_BATCH_EVENTS is {self.max_batch_events}: split it"
+            )
+        try:
+            batch = validate_batch(body)
+        except EnvelopeError as exc:
+            raise InvalidRequestError(exc.errors, error="invalid_batch") from None
+        if batch.size > self.max_batch_events:  # the count missed nothing, but be sure
+            raise PayloadTooLargeError(
+                f"the batch has {batch.size} events; EVANA_MAX_BATCH_EVENTS is"
+                f" {self.max_batch_events}: split it"
+            )
+        return batch
