@@ -13,6 +13,8 @@ from starlette.exceptions import HTTPException
 from evana.errors import APIError, StorageError, TransientStorageError
 from evana.schema import ErrorBody
 
+from ._redact import redact_user_path
+
 __all__ = ["ERROR_RESPONSES", "install_error_handlers"]
 
 log = logging.getLogger("evana.api")
@@ -57,14 +59,16 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    path = redact_user_path(request.url.path)  # a data-rights path names a user
+    log.error("database error on %s %s: %s", request.method, path, exc)
     if isinstance(exc, TransientStorageError):
         return _render(503, "unavailable", "the database is unavailable", {"Retry-After": "2"})
     return _render(500, "storage_error", "the database refused the request")
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    path = redact_user_path(request.url.path)
+    log.exception("unexpected error on %s %s", request.method, path, exc_info=exc)
     return _render(500, "internal_error", "an unexpected error happened; see the server log")
 
 
