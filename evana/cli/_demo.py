@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import typer
 
-from ._errors import CliError
+from ._errors import UsageError
 from ._ingest import run_ingest, show_summary, summary_of
 from ._jsonlines import Source
 from ._output import Format, console, err_console, print_json
@@ -23,6 +23,7 @@ from ._progress import wanted
 from ._rejects import RejectsLog
 from ._remote import ApiKeyOption, Remote, UrlOption, configured, explained
 from ._reports import print_report
+from ._words import counted
 
 __all__ = ["demo"]
 
@@ -79,14 +80,14 @@ def demo(
     Example: evana demo --users 5000 --days 42
     """
     if output is Format.csv:
-        raise CliError("evana demo prints several reports: use --format table or json")
+        raise UsageError("evana demo prints several reports: use --format table or json")
     from ._demo_data import demo_lines
 
     # Whole days only, ending yesterday: today's DAU would be a partial day.
     last = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     first = last - dt.timedelta(days=days - 1)
     source = Source("-")
-    source.label = f"demo ({users:,} users, {days} days)"
+    source.label = f"demo ({counted(users, 'user')}, {counted(days, 'day')})"
     log = RejectsLog([source])
     with _server(embedded, url, api_key) as target:
         lines = enumerate(demo_lines(users, days, seed, last), 1)

@@ -1,4 +1,9 @@
-"""One place that renders every error as ``{"error": ..., "detail": ...}`` with its status."""
+"""One place that renders every error as ``{"error", "detail", "errors"}`` with its status.
+
+Whatever raised it — evana's own errors, FastAPI's validation of parameters, Starlette's 404 and
+405 — every error answer has the same shape (:class:`evana.schema.ErrorBody`): ``detail`` one
+sentence, ``errors`` each problem on its own.
+"""
 
 from __future__ import annotations
 
@@ -33,7 +38,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def _render(
     status: int, error: str, detail: Any, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = ErrorBody(error=error, detail=detail).model_dump(mode="json")
+    body = ErrorBody.of(error, detail).model_dump(mode="json")
     return JSONResponse(body, status_code=status, headers=headers)
 
 
