@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 
 from evana.errors import (
@@ -46,13 +47,17 @@ class IngestService:
         # Validation holds the GIL: more threads than cores would only queue inside Python.
         self.gate = ValidationGate(validation_slots)
 
-    async def accept(self, body: bytes) -> IngestResult:
+    async def accept(self, body: bytes, *, received_at: dt.datetime | None = None) -> IngestResult:
         """Validate ``body``, make its valid events durable, and say what was accepted.
+
+        ``received_at`` is when the request arrived (default: now); validation may wait for a
+        free slot, and the wait must not count as clock skew.
 
         Raises InvalidRequestError (not a batch), PayloadTooLargeError (too many events) or
         ServiceUnavailableError (could not be made durable: nothing was accepted).
         """
-        batch = await self.gate.run(self._validate, body)
+        received_at = received_at or dt.datetime.now(dt.UTC)
+        batch = await self.gate.run(self._validate, body, received_at)
         self.metrics.events_rejected.inc(len(batch.rejected))
         if batch.events:
             try:
@@ -71,7 +76,7 @@ class IngestService:
             self.metrics.events_accepted.inc(len(batch.events))
         return IngestResult(accepted=len(batch.events), rejected=batch.rejected)
 
-    def _validate(self, body: bytes) -> ValidatedBatch:
+    def _validate(self, body: bytes, received_at: dt.datetime) -> ValidatedBatch:
         # Counted first, cheaply: a batch over the limit is refused before any event is built.
         if count_events(body, self.max_batch_events) > self.max_batch_events:
             raise PayloadTooLargeError(
@@ -79,7 +84,7 @@ class IngestService:
                 f" EVANA_MAX_BATCH_EVENTS is {self.max_batch_events}: split it"
             )
         try:
-            batch = validate_batch(body)
+            batch = validate_batch(body, received_at=received_at)
         except EnvelopeError as exc:
             raise InvalidRequestError(exc.errors, error="invalid_batch") from None
         if batch.size > self.max_batch_events:  # the count missed nothing, but be sure

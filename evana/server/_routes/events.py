@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -45,6 +46,7 @@ async def ingest(request: Request, state: Annotated[AppState, Depends(get_state)
 
     Each rejected event is listed with its index in the batch and every reason.
     """
+    received_at = dt.datetime.now(dt.UTC)  # before the body arrives and waits for validation
     check_content_type(request.headers.get("content-type"))
     # The body's bytes count against the server-wide budget until the batch is answered.
     with state.ingest.bodies.hold() as take:
@@ -55,4 +57,4 @@ async def ingest(request: Request, state: Annotated[AppState, Depends(get_state)
             declared=request.headers.get("content-length"),
             take=take,
         )
-        return await state.ingest.accept(body)
+        return await state.ingest.accept(body, received_at=received_at)
