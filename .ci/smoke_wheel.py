@@ -9,6 +9,10 @@
    event sent with the SDK, DAU read back as 1, server stopped;
 5. the Home page's quickstart, word for word, in a third venv it creates itself.
 
+Every install takes the versions pinned in ``constraints.txt`` (``-c`` where this script runs
+pip, ``PIP_CONSTRAINT`` for the quickstart, whose commands are the page's own), as the test run
+does: a new release of a dependency changes nothing here until ``.ci/lock`` is rerun.
+
     python .ci/smoke_wheel.py
 """
 
@@ -29,6 +33,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+CONSTRAINTS = ROOT / "constraints.txt"
 
 _ONE_EVENT = """
 import sys, evana
@@ -144,7 +149,7 @@ def main() -> None:
 
         step("bare wheel: the client SDK alone")
         bare = make_venv(work / "bare")
-        run(bare / "pip", "install", "--quiet", wheel)
+        run(bare / "pip", "install", "--quiet", "-c", CONSTRAINTS, wheel)
         print(run(bare / "python", "-c", "import evana; print('import evana', evana.__version__)"))
         hint = subprocess.run([bare / "evana"], capture_output=True, text=True)
         if hint.returncode != 1 or "pip install 'evana[cli]'" not in hint.stderr:
@@ -153,7 +158,7 @@ def main() -> None:
 
         step("wheel with [all]: evana --version and one event")
         full = make_venv(work / "full")
-        run(full / "pip", "install", "--quiet", f"{wheel}[all]")
+        run(full / "pip", "install", "--quiet", "-c", CONSTRAINTS, f"{wheel}[all]")
         version = run(full / "evana", "--version").strip()
         print(version)
         if version != f"evana {wheel.name.split('-')[1]}":
@@ -165,7 +170,9 @@ def main() -> None:
 
         step("the quickstart, word for word")
         quickstart = ROOT / "docs" / "scripts" / "run_quickstart.py"
-        print(run(sys.executable, quickstart, "--wheels", wheel.parent).strip())
+        pinned = " ".join(filter(None, [os.environ.get("PIP_CONSTRAINT"), str(CONSTRAINTS)]))
+        env = {**os.environ, "PIP_CONSTRAINT": pinned}
+        print(run(sys.executable, quickstart, "--wheels", wheel.parent, env=env).strip())
     print(f"\nwheel smoke test passed in {time.monotonic() - started:.0f} s")
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Mapping
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -154,11 +155,47 @@ class IngestResult(BaseModel):
     rejected: list[RejectedEvent] = Field(default_factory=list)
 
 
-class ErrorBody(BaseModel):
-    """Every error answer of the API."""
+def _problems(detail: Any) -> list[str]:
+    """Each problem an error's detail names, as sentences (a mapping: ``key: value``)."""
+    if detail is None:
+        return []
+    if isinstance(detail, str):
+        return [detail]
+    if isinstance(detail, Mapping):
+        return [f"{key}: {value}" for key, value in detail.items()]
+    if isinstance(detail, list | tuple):
+        return [str(item) for item in detail]
+    return [str(detail)]
 
-    error: str
-    detail: Any = None
+
+class ErrorBody(BaseModel):
+    """Every error answer of the API, whatever its status: one shape.
+
+    ``detail`` is always one sentence, ``errors`` every problem on its own (one item when there
+    is one problem; ``detail`` is then the same sentence).
+
+    >>> ErrorBody.of("invalid_request", ["since: bad", "periods: too many"]).model_dump()
+    {'error': 'invalid_request', 'detail': 'since: bad; periods: too many', \
+'errors': ['since: bad', 'periods: too many']}
+    """
+
+    error: str = Field(description="A short machine-readable code, e.g. `invalid_request`")
+    detail: str = Field(description="What went wrong, one human sentence")
+    errors: list[str] = Field(
+        default_factory=list, description="Each problem on its own (the parts of `detail`)"
+    )
+
+    @field_validator("detail", mode="before")
+    @classmethod
+    def _one_sentence(cls, value: Any) -> str:
+        # An answer of evana 0.1.0 may carry a list (or an object) here: read it as one line.
+        return value if isinstance(value, str) else "; ".join(_problems(value))
+
+    @classmethod
+    def of(cls, error: str, detail: Any) -> ErrorBody:
+        """The answer for ``error`` with ``detail`` given as a sentence, a list or a mapping."""
+        problems = _problems(detail) or [error.replace("_", " ")]
+        return cls(error=error, detail="; ".join(problems), errors=problems)
 
 
 class UserErasure(BaseModel):

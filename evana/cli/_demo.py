@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._errors import CliError
+from ._errors import UsageError
 from ._ingest import run_ingest, show_summary, summary_of
 from ._jsonlines import Source
 from ._output import Format, console, err_console, print_json
@@ -31,6 +31,7 @@ from ._progress import wanted
 from ._rejects import RejectsLog
 from ._remote import ApiKeyOption, Remote, UrlOption, configured, explained
 from ._reports import print_report
+from ._words import counted
 
 if TYPE_CHECKING:
     from evana import Client
@@ -142,14 +143,14 @@ def demo(
     Example: evana demo --users 5000 --days 42
     """
     if output is Format.csv:
-        raise CliError("evana demo prints several reports: use --format table or json")
+        raise UsageError("evana demo prints several reports: use --format table or json")
     from ._demo_data import demo_lines
 
     # Whole days only, ending yesterday: today's DAU would be a partial day.
     last = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
     first = last - dt.timedelta(days=days - 1)
     source = Source("-")
-    source.label = f"demo ({users:,} users, {days} days)"
+    source.label = f"demo ({counted(users, 'user')}, {counted(days, 'day')})"
     log = RejectsLog([source])
     sent = _Sent()
     with _server(embedded, url, api_key) as target:

@@ -11,9 +11,10 @@ import typer
 from rich.table import Table
 
 from ._config import load_settings
-from ._errors import CliError
+from ._errors import CliError, UsageError
 from ._output import Format, console, print_csv, print_json, print_table
 from ._server_deps import server
+from ._words import counted
 
 if TYPE_CHECKING:
     from evana.server._dlq import DeadLetterQueue
@@ -115,17 +116,18 @@ def replay(
     Example: evana dlq replay --all
     """
     if (entry_id is None) == (not replay_all):
-        raise CliError("give one dead letter ID or --all")
+        raise UsageError("give one dead letter ID or --all")
     if entry_id is not None:
         entry = _run(nats_url, prefix, lambda dlq: dlq.replay(entry_id))
-        console.print(f"Replayed dead letter {entry.id} ({entry.letter.events} events).")
+        console.print(f"Replayed dead letter {entry.id} ({counted(entry.letter.events, 'event')}).")
         return
     entries = _run(nats_url, prefix, lambda dlq: dlq.replay_all())
     if not entries:
         console.print("Nothing to replay: the dead-letter queue is empty.")
         return
     events = sum(entry.letter.events for entry in entries)
-    console.print(f"Replayed {len(entries)} dead letters ({events} events).")
+    letters = counted(len(entries), "dead letter")
+    console.print(f"Replayed {letters} ({counted(events, 'event')}).")
 
 
 @dlq_app.command("purge")
@@ -143,6 +145,7 @@ def purge(
         if not count:
             console.print("The dead-letter queue is empty.")
             return
-        typer.confirm(f"Delete all {count} dead letters? Their events are lost", abort=True)
+        what = "the dead letter" if count == 1 else f"all {counted(count, 'dead letter')}"
+        typer.confirm(f"Delete {what}? Their events are lost", abort=True)
     purged = _run(nats_url, prefix, lambda dlq: dlq.purge())
-    console.print(f"Purged {purged} dead letters.")
+    console.print(f"Purged {counted(purged, 'dead letter')}.")

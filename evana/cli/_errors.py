@@ -10,11 +10,19 @@ from typer.core import TyperGroup
 
 from evana.errors import AuthenticationError, EvanaError
 
-__all__ = ["CliError", "EvanaGroup", "fail", "missing_extra"]
+__all__ = ["CliError", "EvanaGroup", "UsageError", "fail", "missing_extra"]
 
 
 class CliError(EvanaError):
-    """A problem the CLI explains in one line (bad flag value, missing file, missing extra)."""
+    """A problem the CLI explains in one line (missing file, missing extra); exit status 1."""
+
+
+class UsageError(CliError):
+    """The command line itself is wrong (a bad flag value, flags that exclude each other).
+
+    Exit status 2, as for the flags Typer refuses itself (unknown option, a value of the wrong
+    type), so a script can tell "called wrongly" from "failed".
+    """
 
 
 def missing_extra(module: str, extra: str) -> CliError:
@@ -65,6 +73,8 @@ class EvanaGroup(TyperGroup):
             if _is_usage_error(error):
                 fail(_usage(error), code=2)
             raise  # help shown for a bare group, and the like: Typer's to print
+        except UsageError as error:
+            fail(_explain(error), code=2)
         except EvanaError as error:
             fail(_explain(error))
         except KeyboardInterrupt:

@@ -9,13 +9,14 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._errors import CliError, fail
+from ._errors import CliError, UsageError, fail
 from ._jsonlines import Source
 from ._output import Format, console, err_console, print_csv, print_json, print_table
 from ._pipeline import Pipeline, Send, Tally
 from ._progress import IngestProgress, wanted
 from ._rejects import STDIN_REJECTS, RejectsLog
 from ._remote import ApiKeyOption, Remote, UrlOption, explained, remote
+from ._words import counted
 
 if TYPE_CHECKING:
     from evana.schema import IngestResult
@@ -117,11 +118,9 @@ def _failure_context(target: Remote, tally: Tally) -> Iterator[None]:
         with explained(target):
             yield
     except CliError as exc:
-        raise CliError(
-            f"{exc}; {tally.accepted:,} events were accepted before that, and {again}"
-        ) from None
+        raise CliError(f"{exc}; {_accepted(tally.accepted)} before that, and {again}") from None
     except KeyboardInterrupt:
-        fail(f"interrupted after {tally.accepted:,} events were accepted; {again}", code=130)
+        fail(f"interrupted after {_accepted(tally.accepted)}; {again}", code=130)
 
 
 def summary_of(
@@ -237,7 +236,7 @@ def ingest(
     Example: evana ingest events.jsonl.gz --batch-size 5000
     """
     if files.count("-") > 1:
-        raise CliError("stdin (-) can be read only once")
+        raise UsageError("stdin (-) can be read only once")
     sources = [Source(name) for name in files]
     if rejects is not None and not rejects.parent.is_dir():  # found out now, not half way
         raise CliError(f"cannot write rejects to {rejects}: no directory {rejects.parent}")
@@ -256,5 +255,10 @@ def ingest(
         log.close()
     show_summary(summary_of(tally, sources, log, dry_run=dry_run), log, output)
     if tally.rejected:
-        err_console.print(f"evana: {tally.rejected:,} line(s) rejected", highlight=False)
+        err_console.print(f"evana: {counted(tally.rejected, 'line')} rejected", highlight=False)
         raise typer.Exit(1)
+
+
+def _accepted(count: int) -> str:
+    """``1 event was accepted``, ``2 events were accepted``."""
+    return f"{counted(count, 'event')} {'was' if count == 1 else 'were'} accepted"

@@ -28,7 +28,8 @@ def serve(
 ) -> None:
     """Run the API: embedded (SQLite, in-process writes) unless EVANA_NATS_URL is set.
 
-    On an empty database it creates an admin key and prints it once.
+    On an empty database it creates an admin key and prints it once. SIGTERM or Ctrl-C
+    finishes the requests in flight and the batches in hand, then exits 0.
 
     Example: evana serve --port 8000
     """
@@ -36,6 +37,9 @@ def serve(
     srv = server()
     import uvicorn
 
+    from ._uvicorn import Server, listen
+
+    listener = listen(settings.host, settings.port)
     created = srv.prepare(settings)
     if created is not None:
         console.print(
@@ -58,13 +62,14 @@ def serve(
     # evana's own lines (one per written batch, erasures, outages) as logfmt on stderr;
     # uvicorn keeps its own handlers for access and server lines.
     configure_logging(log_level)
-    uvicorn.run(
+    config = uvicorn.Config(
         srv.create_app(settings),
         host=settings.host,
         port=settings.port,
         log_level=log_level,
         proxy_headers=True,
     )
+    Server(config).run(sockets=[listener])
 
 
 def _redact(url: str) -> str:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 
 import typer
 
-from ._errors import CliError
+from ._errors import UsageError
 from ._output import Format
 from ._remote import ApiKeyOption, UrlOption, explained, remote
 from ._reports import Report, print_report
@@ -56,7 +56,7 @@ def parse_day(option: str, value: str) -> dt.date:
     datetime.date(2026, 11, 2)
     >>> parse_day("--since", "last tuesday")  # doctest: +ELLIPSIS
     Traceback (most recent call last):
-    evana.cli._errors.CliError: --since: cannot read 'last tuesday' as a date; use YYYY-MM-DD, ...
+    evana.cli._errors.UsageError: --since: cannot read 'last tuesday' as a date; use YYYY-MM-DD, ...
     """
     from evana.client import parse_date
     from evana.errors import ConfigurationError
@@ -65,9 +65,9 @@ def parse_day(option: str, value: str) -> dt.date:
         return parse_date(value)
     except ConfigurationError as exc:
         reason = "" if "expected" in str(exc) else f" ({exc})"
-        raise CliError(
+        raise UsageError(
             f"{option}: cannot read {value!r} as a date{reason}; use YYYY-MM-DD, today,"
-            " yesterday, or a span back from today such as 30d or 12w"
+            " yesterday, or a span back from today such as 30d, 12w, 3m or 1y"
         ) from None
 
 
@@ -81,7 +81,7 @@ def _fetch(
     first = parse_day("--since", since) if since is not None else None
     last = parse_day("--until", until)
     if first is not None and first > last:
-        raise CliError(f"--since ({first}) is after --until ({last})")
+        raise UsageError(f"--since ({first}) is after --until ({last})")
     target = remote(url, api_key, "read")
     from evana.client import RetryPolicy
 

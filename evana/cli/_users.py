@@ -25,6 +25,7 @@ from evana.schema import ErrorBody, UserErasure
 
 from ._output import Format, console, err_console, print_csv, print_json
 from ._remote import ApiKeyOption, Remote, UrlOption, explained, remote
+from ._words import counted
 
 if TYPE_CHECKING:
     import httpx
@@ -70,6 +71,8 @@ def api_request(
 
 
 def _error(answer: httpx.Response) -> Exception:
+    error: str | None
+    detail: str | None
     try:
         body = ErrorBody.model_validate_json(answer.content)
         error, detail = body.error, body.detail
@@ -107,7 +110,8 @@ def delete(
     elif output is Format.csv:
         print_csv(["user_id", "events_deleted"], [[erased.user_id, erased.events_deleted]])
     else:
-        console.print(f"Erased user {erased.user_id!r}: {erased.events_deleted} events deleted.")
+        deleted = counted(erased.events_deleted, "event")
+        console.print(f"Erased user {erased.user_id!r}: {deleted} deleted.")
 
 
 @users_app.command("export")
@@ -131,7 +135,7 @@ def export(
         else:
             count = _write_whole(answer, output_file)
     where = f" to {output_file}" if output_file is not None else ""
-    err_console.print(f"Exported {count} events of user {user_id!r}{where}.")
+    err_console.print(f"Exported {counted(count, 'event')} of user {user_id!r}{where}.")
 
 
 def _copy(answer: httpx.Response, sink: BinaryIO) -> int:

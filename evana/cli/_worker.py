@@ -44,6 +44,7 @@ def worker(
     Example: EVANA_NATS_URL=nats://localhost:4222 evana worker --concurrency 4
     """
     settings = load_settings(
+        {"worker_concurrency": "--concurrency"},
         database_url=database_url,
         nats_url=nats_url,
         worker_concurrency=concurrency,

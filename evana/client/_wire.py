@@ -113,6 +113,8 @@ def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -
 
 def api_error(response: Response) -> APIError:
     """The :mod:`evana.errors` class of an error answer, with its code, detail and Retry-After."""
+    error: str | None
+    detail: str | None
     try:
         body = ErrorBody.model_validate_json(response.content)
         error, detail = body.error, body.detail

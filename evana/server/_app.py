@@ -90,7 +90,10 @@ async def _start(settings: Settings) -> AppState:
         queue=queue,
         keys=KeyService(db),
         ingest=IngestService(
-            queue, max_batch_events=settings.max_batch_events, metrics=app_metrics
+            queue,
+            max_batch_events=settings.max_batch_events,
+            max_body_bytes=settings.max_body_bytes,
+            metrics=app_metrics,
         ),
         analytics=AnalyticsService(db),
         metrics=app_metrics,

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import zlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from evana.errors import APIError, InvalidRequestError, PayloadTooLargeError
 
@@ -33,13 +33,24 @@ def check_content_type(content_type: str | None) -> None:
     )
 
 
+def _free(_size: int) -> None:
+    """Charge nothing (no budget)."""
+
+
 async def read_body(
-    chunks: AsyncIterator[bytes], *, encoding: str | None, limit: int, declared: str | None
+    chunks: AsyncIterator[bytes],
+    *,
+    encoding: str | None,
+    limit: int,
+    declared: str | None,
+    take: Callable[[int], None] = _free,
 ) -> bytes:
     """Collect a body of at most ``limit`` bytes after decompression.
 
     ``gzip`` bodies are inflated incrementally with a cap on the output, so a small compressed
     body that would expand to gigabytes is refused after inflating ``limit`` bytes, not before.
+    ``take(n)`` is called as each ``n`` (decompressed) bytes are buffered; it may raise to
+    refuse the body (see ``BodyBudget``).
     """
     encoding = (encoding or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
@@ -51,20 +62,21 @@ async def read_body(
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
     if encoding == "identity":
-        return await _plain(chunks, limit)
-    return await _gunzip(chunks, limit)
+        return await _plain(chunks, limit, take)
+    return await _gunzip(chunks, limit, take)
 
 
-async def _plain(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+async def _plain(chunks: AsyncIterator[bytes], limit: int, take: Callable[[int], None]) -> bytes:
     body = bytearray()
     async for chunk in chunks:
-        body += chunk
-        if len(body) > limit:
+        if len(body) + len(chunk) > limit:
             raise _too_large(limit)
+        take(len(chunk))
+        body += chunk
     return bytes(body)
 
 
-async def _gunzip(chunks: AsyncIterator[bytes], limit: int) -> bytes:
+async def _gunzip(chunks: AsyncIterator[bytes], limit: int, take: Callable[[int], None]) -> bytes:
     out = bytearray()
     received = 0
     inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
@@ -75,9 +87,11 @@ async def _gunzip(chunks: AsyncIterator[bytes], limit: int) -> bytes:
                 raise _too_large(limit)
             pending = chunk
             while pending:
-                out += inflater.decompress(pending, limit + 1 - len(out))
-                if len(out) > limit:
+                inflated = inflater.decompress(pending, limit + 1 - len(out))
+                if len(out) + len(inflated) > limit:
                     raise _too_large(limit)
+                take(len(inflated))
+                out += inflated
                 if inflater.unconsumed_tail:
                     pending = inflater.unconsumed_tail
                 elif inflater.eof and inflater.unused_data:

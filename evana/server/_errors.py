@@ -1,4 +1,9 @@
-"""One place that renders every error as ``{"error": ..., "detail": ...}`` with its status."""
+"""One place that renders every error as ``{"error", "detail", "errors"}`` with its status.
+
+Whatever raised it — evana's own errors, FastAPI's validation of parameters, Starlette's 404 and
+405 — every error answer has the same shape (:class:`evana.schema.ErrorBody`): ``detail`` one
+sentence, ``errors`` each problem on its own.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +17,8 @@ from starlette.exceptions import HTTPException
 
 from evana.errors import APIError, StorageError, TransientStorageError
 from evana.schema import ErrorBody
+
+from ._redact import redact_user_path
 
 __all__ = ["ERROR_RESPONSES", "install_error_handlers"]
 
@@ -31,7 +38,7 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 def _render(
     status: int, error: str, detail: Any, headers: dict[str, str] | None = None
 ) -> JSONResponse:
-    body = ErrorBody(error=error, detail=detail).model_dump(mode="json")
+    body = ErrorBody.of(error, detail).model_dump(mode="json")
     return JSONResponse(body, status_code=status, headers=headers)
 
 
@@ -57,14 +64,16 @@ async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
 
 
 async def _storage_error(request: Request, exc: Exception) -> JSONResponse:
-    log.error("database error on %s %s: %s", request.method, request.url.path, exc)
+    path = redact_user_path(request.url.path)  # a data-rights path names a user
+    log.error("database error on %s %s: %s", request.method, path, exc)
     if isinstance(exc, TransientStorageError):
         return _render(503, "unavailable", "the database is unavailable", {"Retry-After": "2"})
     return _render(500, "storage_error", "the database refused the request")
 
 
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
-    log.exception("unexpected error on %s %s", request.method, request.url.path, exc_info=exc)
+    path = redact_user_path(request.url.path)
+    log.exception("unexpected error on %s %s", request.method, path, exc_info=exc)
     return _render(500, "internal_error", "an unexpected error happened; see the server log")
 
 

@@ -11,14 +11,25 @@ A masked key keeps its public id (``evana_3f9c2a1b7d4e_[redacted]``): enough to 
 was used and to revoke it, and useless to authenticate. Passwords in URLs
 (``postgresql+psycopg://evana:[redacted]@db/evana``) are masked by the same pass: a repr of the
 settings, printed by uvicorn's trace level, carries the database URL.
+
+User ids of the data-rights routes are masked the same way. ``DELETE /v1/users/<id>`` and
+``GET /v1/users/<id>/events`` carry the id in the *path*, which uvicorn's access log prints on
+every request and its trace level prints (decoded) in each request's scope: the log would
+keep, for months, the very id an erasure was asked to forget. Every ``/v1/users/…`` path in a
+log line becomes ``/v1/users/[redacted]`` (``/events`` kept, so an export and an erasure stay
+apart). The record's arguments are masked before formatting too, so a formatter that reads
+them itself (a JSON log formatter) never sees the id, and a decoded id holding spaces or
+quotes is masked whole.
 """
 
 from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping
+from typing import Any
 
-__all__ = ["RedactingFormatter", "install_redaction", "redact"]
+__all__ = ["RedactingFormatter", "install_redaction", "redact", "redact_user_path"]
 
 #: ``evana_`` + 12 hex characters of key id + ``_`` + the secret (URL-safe base64); the secret
 #: is matched loosely (any length) so a truncated or wrapped key is masked too.
@@ -28,6 +39,33 @@ _MASK = r"\1[redacted]"
 _URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)[^\s/]*@")
 #: ``nats://TOKEN@``: for NATS a user part without a password is a token, a secret whole.
 _NATS_TOKEN = re.compile(r"((?:nats|tls|ws|wss)://)[^\s:/@]+@")
+#: The data-rights routes' prefix: whatever follows it in a path is a user id.
+USERS_PREFIX = "/v1/users/"
+#: ``/v1/users/`` and the rest of the path as log text shows it (percent-encoded, so up to a
+#: space, a quote or the query string).
+_USER_PATH = re.compile(r"/v1/users/[^\s\"'?]+")
+_MASKED_ID = "[redacted]"
+
+
+def redact_user_path(path: str) -> str:
+    """``path`` with the user id of a ``/v1/users/<id>`` path masked; other paths unchanged.
+
+    The id may hold "/" once decoded, so everything after the prefix is masked; a trailing
+    ``/events`` (the export route) is kept.
+
+    >>> redact_user_path("/v1/users/u_42/events"), redact_user_path("/v1/users/a/b c")
+    ('/v1/users/[redacted]/events', '/v1/users/[redacted]')
+    >>> redact_user_path("/v1/stats/dau")
+    '/v1/stats/dau'
+    """
+    start = path.find(USERS_PREFIX)
+    if start < 0:
+        return path
+    rest = path[start + len(USERS_PREFIX) :]
+    if not rest:
+        return path
+    tail = "/events" if rest.endswith("/events") and rest != "/events" else ""
+    return path[: start + len(USERS_PREFIX)] + _MASKED_ID + tail
 
 
 def redact(text: str) -> str:
@@ -39,7 +77,11 @@ def redact(text: str) -> str:
     "database_url='postgresql+psycopg://evana:[redacted]@db:5432/evana'"
     >>> redact("url=nats://s3cr3t@nats:4222")
     'url=nats://[redacted]@nats:4222'
+    >>> redact('127.0.0.1:5 - "DELETE /v1/users/alice%40example.com HTTP/1.1" 200')
+    '127.0.0.1:5 - "DELETE /v1/users/[redacted] HTTP/1.1" 200'
     """
+    if USERS_PREFIX in text:
+        text = _USER_PATH.sub(lambda m: redact_user_path(m.group()), text)
     if "evana_" in text:
         text = _KEY.sub(_MASK, text)
     if "://" in text:
@@ -64,8 +106,29 @@ class RedactingFormatter(logging.Formatter):
         self.inner = inner if inner is not None else logging.Formatter()
 
     def format(self, record: logging.LogRecord) -> str:
-        """The inner formatter's line, keys masked."""
-        return redact(self.inner.format(record))
+        """The inner formatter's line, keys and user ids masked."""
+        return redact(self.inner.format(_scrub_args(record)))
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact_user_path(value) if USERS_PREFIX in value else value
+    if isinstance(value, bytes) and USERS_PREFIX.encode() in value:
+        return redact_user_path(value.decode("latin-1")).encode("latin-1")
+    if isinstance(value, Mapping):  # uvicorn's trace level logs each request's scope
+        return {key: _scrub(item) for key, item in value.items()}
+    if isinstance(value, tuple | list):
+        return type(value)(_scrub(item) for item in value)
+    return value
+
+
+def _scrub_args(record: logging.LogRecord) -> logging.LogRecord:
+    """``record``, or a copy whose arguments hold no user id of a ``/v1/users/…`` path."""
+    if not record.args or USERS_PREFIX not in repr(record.args):
+        return record
+    copy = logging.makeLogRecord(record.__dict__)
+    copy.args = _scrub(record.args)
+    return copy
 
 
 def _wrap(handler: logging.Handler) -> None:

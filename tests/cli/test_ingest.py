@@ -86,8 +86,7 @@ def test_valid_lines_are_stored_bad_ones_written_with_their_line_numbers(
     assert [(r["line"], r["raw"]) for r in rejects] == [(2, lines[1]), (4, lines[3])]
     assert rejects[0]["error"].startswith("not valid JSON")
     assert rejects[1]["error"] == "user_id: String should have at least 1 character"
-    assert "1 line(s) rejected" not in result.stderr
-    assert "2 line(s) rejected" in result.stderr
+    assert "evana: 2 lines rejected" in result.stderr
     assert top(served, days, days + dt.timedelta(days=1)) == {"view": 2, "buy": 1}
 
     again = ingest(runner, served, str(path), "--format", "json")
@@ -160,6 +159,15 @@ def test_a_dry_run_needs_no_server_and_sends_nothing(runner: CliRunner, tmp_path
     assert not route.called
     assert json.loads(result.stdout)["accepted"] == 10
     assert result.stderr == ""  # no progress bar when stderr is not a terminal
+
+
+def test_one_rejected_line_is_one_line(runner: CliRunner, tmp_path: Path) -> None:
+    """Before: "evana: 1 line(s) rejected"."""
+    path = tmp_path / "one_bad.jsonl"
+    path.write_text(event("e", "u", dt.date(2026, 1, 1)) + "\n{not json\n")
+    result = invoke(runner, ["ingest", str(path), "--dry-run"])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.splitlines()[-1] == "evana: 1 line rejected"
 
 
 class Recorder:

@@ -194,7 +194,8 @@ def test_spans_and_defaults(runner: CliRunner, served: Served) -> None:
             ["dau", "--since", "yesterdayish"],
             "read",
             "--since: cannot read 'yesterdayish' as a date;"
-            " use YYYY-MM-DD, today, yesterday, or a span back from today such as 30d or 12w",
+            " use YYYY-MM-DD, today, yesterday, or a span back from today such as 30d, 12w, 3m"
+            " or 1y",
         ),
         (
             ["top", "--until", "2026-02-30"],

@@ -26,6 +26,11 @@ TODAY = dt.date(2026, 11, 30)
         ("1w", dt.date(2026, 11, 24)),
         ("12w", TODAY - dt.timedelta(days=83)),
         ("365D", dt.date(2025, 12, 1)),
+        ("1m", dt.date(2026, 10, 31)),  # the month ending today
+        ("3m", dt.date(2026, 8, 31)),
+        ("12M", dt.date(2025, 12, 1)),
+        ("1y", dt.date(2025, 12, 1)),
+        ("2y", dt.date(2024, 12, 1)),
     ],
 )
 def test_accepted_forms(value: object, expected: dt.date) -> None:
@@ -50,7 +55,9 @@ def test_today_defaults_to_the_utc_date() -> None:
         "30",
         "d",
         "0d",
-        "3m",
+        "0m",
+        "3mo",
+        "1h",
         "-3d",
         "2026-13-01",
         "2026-02-30",
@@ -61,6 +68,8 @@ def test_today_defaults_to_the_utc_date() -> None:
         20261102,
         None,
         "123456d",
+        "99999y",
+        "30000m",
     ],
 )
 def test_bad_values_name_the_accepted_forms(value: object) -> None:
@@ -68,6 +77,20 @@ def test_bad_values_name_the_accepted_forms(value: object) -> None:
         parse_date(value, today=TODAY)  # type: ignore[arg-type]
     message = str(caught.value)
     assert repr(value) in message
-    if "real date" not in message and "at least one" not in message:
+    if not any(why in message for why in ("real date", "at least one", "before year 1")):
         for form in ("'YYYY-MM-DD'", "'30d'", "'12w'", "'today'"):
             assert form in message
+
+
+@pytest.mark.parametrize(
+    ("today", "value", "expected"),
+    [
+        ("2026-05-31", "3m", "2026-03-01"),  # 02-31 does not exist: the span starts after 02-28
+        ("2026-03-31", "1m", "2026-03-01"),
+        ("2024-02-29", "1y", "2023-03-01"),
+        ("2026-01-15", "1m", "2025-12-16"),
+        ("2026-11-30", "12m", "2025-12-01"),  # 12m is 1y
+    ],
+)
+def test_months_and_years_are_calendar_ones(today: str, value: str, expected: str) -> None:
+    assert parse_date(value, today=dt.date.fromisoformat(today)) == dt.date.fromisoformat(expected)

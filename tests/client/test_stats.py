@@ -109,7 +109,11 @@ def test_bad_arguments_fail_before_any_request(api: respx.MockRouter, client: ev
     [
         (401, {"error": "unauthorized", "detail": "unknown key"}, AuthenticationError),
         (403, {"error": "forbidden", "detail": "needs scope read"}, PermissionDeniedError),
-        (422, {"error": "invalid_request", "detail": ["since: bad"]}, InvalidRequestError),
+        (
+            422,
+            {"error": "invalid_request", "detail": "since: bad", "errors": ["since: bad"]},
+            InvalidRequestError,
+        ),
     ],
 )
 def test_error_answers_become_evana_errors(
@@ -120,6 +124,16 @@ def test_error_answers_become_evana_errors(
         client.stats.dau()
     assert caught.value.detail == body["detail"]  # type: ignore[index]
     assert route.call_count == 1
+
+
+def test_an_error_list_of_an_older_server_reads_as_one_sentence(
+    api: respx.MockRouter, client: evana.Client
+) -> None:
+    body = {"error": "invalid_request", "detail": ["since: bad", "until: bad"]}
+    api.get("/v1/stats/dau").respond(422, json=body)
+    with pytest.raises(InvalidRequestError) as caught:
+        client.stats.dau()
+    assert caught.value.detail == "since: bad; until: bad"
 
 
 def test_reads_are_retried_like_batches(api: respx.MockRouter, client: evana.Client) -> None:

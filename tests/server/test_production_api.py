@@ -112,14 +112,16 @@ NOWHERE = {"EVANA_NATS_URL": "nats://127.0.0.1:1", "EVANA_NATS_CONNECT_TIMEOUT_S
         (["dlq", "replay"], NOWHERE, "one dead letter ID or --all"),
         (["dlq", "list"], NOWHERE, "cannot reach NATS"),
         (["serve"], NOWHERE, "cannot reach NATS"),
-        (["worker", "--concurrency", "0"], NOWHERE, "EVANA_WORKER_CONCURRENCY"),
+        (["worker", "--concurrency", "0"], NOWHERE, "--concurrency (EVANA_WORKER_CONCURRENCY)"),
     ],
 )
 def test_pipeline_commands_fail_in_one_line(
     tmp_path: Path, args: list[str], env: dict[str, str], message: str
 ) -> None:
     result = run_evana(*args, env={"EVANA_NATS_URL": "", **env}, cwd=tmp_path)
-    assert result.returncode == 1, result.stdout
+    # A command called wrongly (a bad flag value, a missing argument) exits 2, a failure 1.
+    usage = args in (["dlq", "replay"], ["worker", "--concurrency", "0"])
+    assert result.returncode == (2 if usage else 1), result.stdout
     assert result.stderr.count("\n") == 1, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
@@ -45,11 +46,15 @@ async def ingest(request: Request, state: Annotated[AppState, Depends(get_state)
 
     Each rejected event is listed with its index in the batch and every reason.
     """
+    received_at = dt.datetime.now(dt.UTC)  # before the body arrives and waits for validation
     check_content_type(request.headers.get("content-type"))
-    body = await read_body(
-        request.stream(),
-        encoding=request.headers.get("content-encoding"),
-        limit=state.settings.max_body_bytes,
-        declared=request.headers.get("content-length"),
-    )
-    return await state.ingest.accept(body)
+    # The body's bytes count against the server-wide budget until the batch is answered.
+    with state.ingest.bodies.hold() as take:
+        body = await read_body(
+            request.stream(),
+            encoding=request.headers.get("content-encoding"),
+            limit=state.settings.max_body_bytes,
+            declared=request.headers.get("content-length"),
+            take=take,
+        )
+        return await state.ingest.accept(body, received_at=received_at)

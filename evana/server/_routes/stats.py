@@ -7,8 +7,16 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from evana.schema import MAX_NAME_LENGTH, ActiveUsers, IsoDate, Period, Retention, TopEvents
-from evana.server._analytics import MAX_LIMIT, MAX_PERIODS, days_before, period_start
+from evana.client import parse_date
+from evana.errors import ConfigurationError, InvalidRequestError
+from evana.schema import MAX_NAME_LENGTH, ActiveUsers, Period, Retention, TopEvents
+from evana.server._analytics import (
+    MAX_LIMIT,
+    MAX_PERIODS,
+    MAX_RANGE_DAYS,
+    days_before,
+    period_start,
+)
 from evana.server._auth import require
 from evana.server._errors import ERROR_RESPONSES
 from evana.server._state import AppState, get_state
@@ -23,26 +31,44 @@ router = APIRouter(
 )
 
 State = Annotated[AppState, Depends(get_state)]
+
+#: The date forms of every report (the SDK's and the CLI's too: one parser, ``parse_date``).
+_FORMS = (
+    "YYYY-MM-DD, `today`, `yesterday`, or a span back from today (UTC) that includes today:"
+    " `30d` (days), `12w` (weeks), `3m` (calendar months), `1y` (years)"
+)
+_DATE = {"min_length": 1, "max_length": 32, "examples": ["2026-11-02", "30d", "3m"]}
 Since = Annotated[
-    IsoDate | None,
-    Query(description="First day (YYYY-MM-DD, UTC), inclusive; default: 30 days back"),
+    str | None,
+    Query(description=f"First day, inclusive: {_FORMS}; default: 30 days back", **_DATE),
 ]
 Until = Annotated[
-    IsoDate | None, Query(description="Last day (YYYY-MM-DD, UTC), inclusive; default: today")
+    str | None, Query(description=f"Last day, inclusive: {_FORMS}; default: today", **_DATE)
 ]
 RetentionSince = Annotated[
-    IsoDate | None,
+    str | None,
     Query(
-        description="First cohort period may start on this day (YYYY-MM-DD, UTC);"
-        " default: the start of the period `periods - 1` periods before until's"
+        description=f"First cohort period may start on this day: {_FORMS}; default: the start"
+        " of the period `periods - 1` periods before until's (within the longest range)",
+        **_DATE,
     ),
 ]
 EventName = Annotated[str | None, Query(min_length=1, max_length=MAX_NAME_LENGTH)]
 
 
-def _range(since: dt.date | None, until: dt.date | None) -> tuple[dt.date, dt.date]:
-    until = until or dt.datetime.now(dt.UTC).date()
-    return since or days_before(until, 29), until
+def _day(name: str, value: str | None) -> dt.date | None:
+    """A ``since``/``until`` parameter as a UTC date; 422 naming the accepted forms."""
+    if value is None:
+        return None
+    try:
+        return parse_date(value)
+    except ConfigurationError as exc:
+        raise InvalidRequestError(f"{name}: {exc}") from None
+
+
+def _range(since: str | None, until: str | None) -> tuple[dt.date, dt.date]:
+    last = _day("until", until) or dt.datetime.now(dt.UTC).date()
+    return _day("since", since) or days_before(last, 29), last
 
 
 def _active_route(kind: str, window: str) -> None:
@@ -87,17 +113,24 @@ def retention(
     ``start_event``); ``retained[k]`` counts cohort users active (or doing ``return_event``)
     k periods later; ``null`` for periods that start after ``until``.
     """
-    until = until or dt.datetime.now(dt.UTC).date()
-    if since is None:
-        since = _periods_back(until, period, periods)
-    return state.analytics.retention(since, until, period, periods, start_event, return_event)
+    last = _day("until", until) or dt.datetime.now(dt.UTC).date()
+    first = _day("since", since)
+    if first is None:
+        first = _periods_back(last, period, periods)
+    return state.analytics.retention(first, last, period, periods, start_event, return_event)
 
 
 def _periods_back(until: dt.date, period: Period, periods: int) -> dt.date:
-    """The start of the period ``periods - 1`` periods before the one holding ``until``."""
+    """The start of the period ``periods - 1`` periods before the one holding ``until``, or of
+    the oldest whole period within the longest range a report may span (a default is always
+    valid: 400 months back would be over it)."""
+    oldest = days_before(until, MAX_RANGE_DAYS - 1)
     start = period_start(until, period)
     for _ in range(periods - 1):
-        if start == dt.date.min:
+        if start <= oldest:
             break
-        start = period_start(start - dt.timedelta(days=1), period)
+        previous = period_start(start - dt.timedelta(days=1), period)
+        if previous < oldest:
+            break
+        start = previous
     return start
