@@ -1,0 +1,54 @@
+"""``GET /v1/events/recent`` (the newest events, paged) and ``GET /v1/stats/events`` (per day)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, Query
+
+from evana.schema import MAX_NAME_LENGTH, IsoDate
+from evana.server._analytics import days_before
+from evana.server._auth import require
+from evana.server._browse import BrowseService, EventCounts, RecentEvents
+from evana.server._errors import ERROR_RESPONSES
+from evana.server._state import AppState, get_state
+
+__all__ = ["router"]
+
+router = APIRouter(responses=ERROR_RESPONSES, dependencies=[Depends(require("read"))])
+
+State = Annotated[AppState, Depends(get_state)]
+Text = Annotated[str | None, Query(min_length=1, max_length=MAX_NAME_LENGTH)]
+
+
+@router.get(
+    "/v1/events/recent", response_model=RecentEvents, summary="Newest events", tags=["events"]
+)
+def recent(
+    state: State,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    event: Annotated[str | None, Query(min_length=1, max_length=MAX_NAME_LENGTH)] = None,
+    user_id: Text = None,
+    before: Annotated[str | None, Query(max_length=100, description="`next` of a page")] = None,
+) -> RecentEvents:
+    """The stored events, newest first (by timestamp), optionally of one event name or one
+    user; page with ``before`` = the previous answer's ``next``. Events still queued are not
+    listed until written.
+    """
+    return BrowseService(state.db).recent(limit, event, user_id, before)
+
+
+@router.get(
+    "/v1/stats/events", response_model=EventCounts, summary="Events per day", tags=["stats"]
+)
+def events_per_day(
+    state: State,
+    since: Annotated[IsoDate | None, Query(description="First day; default: 30 days back")] = None,
+    until: Annotated[IsoDate | None, Query(description="Last day; default: today")] = None,
+    event: Text = None,
+) -> EventCounts:
+    """The number of events (of ``event``, or of all) on each day of [since, until], zero days
+    included."""
+    until = until or dt.datetime.now(dt.UTC).date()
+    return BrowseService(state.db).counts(since or days_before(until, 29), until, event)
