@@ -1,0 +1,155 @@
+"""The dashboard's routes: its pages, sign-in and sign-out, static files and the API docs.
+
+The HTML pages are shells that hold no data: ``/`` answers only with a session (else it sends
+the browser to ``/signin``), and every figure is fetched from the public API by the page.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import FileResponse, JSONResponse, RedirectResponse, Response
+from pydantic import BaseModel, Field
+from starlette.staticfiles import StaticFiles
+
+from evana.errors import APIError, AuthenticationError, PermissionDeniedError
+from evana.server._state import AppState, get_state
+
+from ._headers import SecurityHeaders
+from ._session import SESSION_COOKIE, SESSION_SECONDS, Session, issue, verify
+
+__all__ = ["mount"]
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+PAGES = HERE / "pages"
+#: Where the static files are served; the pages name them under this prefix.
+STATIC_PREFIX = "/dashboard/static"
+
+State = Annotated[AppState, Depends(get_state)]
+router = APIRouter(include_in_schema=False)
+docs_router = APIRouter(include_in_schema=False)
+
+
+class UnsupportedMediaError(APIError):
+    """The sign-in body is not JSON (a cross-site form cannot send JSON without a preflight)."""
+
+    status_code = 415
+    code = "unsupported_media_type"
+
+
+class SignIn(BaseModel):
+    """The sign-in form: an API key of scope read or admin."""
+
+    key: str = Field(min_length=1, max_length=500)
+
+
+def _page(name: str) -> FileResponse:
+    return FileResponse(PAGES / name, media_type="text/html", headers={"Cache-Control": "no-store"})
+
+
+def _session(request: Request, state: AppState) -> Session | None:
+    cookie = request.cookies.get(SESSION_COOKIE)
+    if not cookie:
+        return None
+    try:
+        return verify(cookie, state.keys)
+    except AuthenticationError:
+        return None
+
+
+def _describe(session: Session) -> dict[str, Any]:
+    record = session.record
+    return {
+        "key_id": record.key_id,
+        "name": record.name,
+        "scope": record.scope,
+        "csrf": session.csrf,
+        "expires_at": session.expires_at.isoformat().replace("+00:00", "Z"),
+    }
+
+
+@router.get("/")
+def index(request: Request, state: State) -> Response:
+    """The dashboard (its views live in the URL's fragment), or the sign-in page."""
+    if _session(request, state) is None:
+        # The browser keeps the fragment across the redirect, so a shared link still opens
+        # its view once signed in.
+        return RedirectResponse("/signin", status_code=303, headers={"Cache-Control": "no-store"})
+    return _page("index.html")
+
+
+@router.get("/signin")
+def signin_page() -> Response:
+    """The sign-in form."""
+    return _page("signin.html")
+
+
+@router.post("/dashboard/session")
+def sign_in(body: SignIn, request: Request, state: State) -> JSONResponse:
+    """Exchange a read or admin key for a session cookie (HttpOnly, SameSite=Strict)."""
+    if request.headers.get("content-type", "").split(";")[0].strip() != "application/json":
+        raise UnsupportedMediaError('send the key as JSON: {"key": "evana_..."}')
+    record = state.keys.authenticate(body.key)
+    if record.scope not in ("read", "admin"):
+        raise PermissionDeniedError(
+            f"a key of scope {record.scope!r} cannot sign in: use a read or admin key"
+        )
+    cookie, session = issue(record)
+    response = JSONResponse(_describe(session), headers={"Cache-Control": "no-store"})
+    response.set_cookie(
+        SESSION_COOKIE,
+        cookie,
+        max_age=SESSION_SECONDS,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@router.get("/dashboard/session")
+def current_session(request: Request, state: State) -> JSONResponse:
+    """Who is signed in, the CSRF token for unsafe requests, and when the session ends."""
+    session = _session(request, state)
+    if session is None:
+        raise AuthenticationError("not signed in")
+    return JSONResponse(_describe(session), headers={"Cache-Control": "no-store"})
+
+
+@router.delete("/dashboard/session", status_code=204)
+def sign_out(request: Request) -> Response:
+    """Forget the session cookie."""
+    response = Response(status_code=204)
+    response.delete_cookie(
+        SESSION_COOKIE,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=request.url.scheme == "https",
+    )
+    return response
+
+
+@docs_router.get("/docs")
+def swagger_ui() -> Response:
+    """Swagger UI, from the vendored files."""
+    return _page("docs.html")
+
+
+@docs_router.get("/redoc")
+def redoc() -> Response:
+    """Redoc, from the vendored files."""
+    return _page("redoc.html")
+
+
+def mount(app: FastAPI, *, docs: bool) -> None:
+    """Add the routes, the static files and the security headers to ``app``."""
+    app.include_router(router)
+    if docs:
+        app.include_router(docs_router)
+    app.mount(STATIC_PREFIX, StaticFiles(directory=STATIC), name="dashboard-static")
+    app.add_middleware(SecurityHeaders)
