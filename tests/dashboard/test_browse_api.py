@@ -1,0 +1,95 @@
+"""``GET /v1/events/recent`` (newest first, paged) and ``GET /v1/stats/events`` (per day)."""
+
+from __future__ import annotations
+
+import uuid
+
+from tests.conftest import Api
+
+
+def _events(n: int) -> list[dict[str, object]]:
+    return [
+        {
+            "event_id": str(uuid.UUID(int=i + 1)),
+            "event": "buy" if i % 3 == 0 else "view",
+            "user_id": f"u{i % 4}",
+            "timestamp": f"2026-11-{1 + i % 5:02d}T10:{i % 60:02d}:00Z",
+            "properties": {"i": i},
+        }
+        for i in range(n)
+    ]
+
+
+def test_recent_events_page_newest_first(api: Api) -> None:
+    sent = _events(90)
+    for start in range(0, 90, 30):
+        assert api.post_events(sent[start : start + 30]).json()["accepted"] == 30
+    expected = sorted(sent, key=lambda e: (e["timestamp"], e["event_id"]), reverse=True)
+    headers = {"X-API-Key": api.read}
+    seen: list[str] = []
+    cursor = None
+    while True:
+        params: dict[str, object] = {"limit": 25, **({"before": cursor} if cursor else {})}
+        page = api.client.get("/v1/events/recent", params=params, headers=headers).json()
+        seen += [e["event_id"] for e in page["events"]]
+        cursor = page["next"]
+        if cursor is None:
+            break
+    assert seen == [e["event_id"] for e in expected]
+    first = api.client.get("/v1/events/recent", params={"limit": 1}, headers=headers).json()
+    assert set(first["events"][0]) == {
+        "event_id",
+        "event",
+        "user_id",
+        "timestamp",
+        "properties",
+        "received_at",
+    }
+    assert first["events"][0]["timestamp"].endswith("Z")
+
+    only = api.client.get(
+        "/v1/events/recent", params={"event": "buy", "user_id": "u0", "limit": 500}, headers=headers
+    ).json()
+    want = [e["event_id"] for e in expected if e["event"] == "buy" and e["user_id"] == "u0"]
+    assert [e["event_id"] for e in only["events"]] == want
+    assert only["next"] is None
+
+
+def test_recent_events_refuse_bad_input(api: Api) -> None:
+    headers = {"X-API-Key": api.read}
+    for params in ({"before": "yesterday"}, {"limit": 0}, {"limit": 501}, {"event": ""}):
+        response = api.client.get("/v1/events/recent", params=params, headers=headers)
+        assert response.status_code == 422, params
+        assert response.json()["error"] == "invalid_request"
+
+
+def test_events_per_day_match_the_raw_events(api: Api) -> None:
+    sent = _events(50)
+    assert api.post_events(sent).json()["accepted"] == 50
+    params = {"since": "2026-10-31", "until": "2026-11-06"}
+    headers = {"X-API-Key": api.read}
+    every = api.client.get("/v1/stats/events", params=params, headers=headers).json()
+    assert every["event"] is None
+    days = [f"2026-11-{d:02d}" for d in range(1, 6)]
+    counts = {day: sum(1 for e in sent if str(e["timestamp"]).startswith(day)) for day in days}
+    assert every["series"] == [
+        {"date": "2026-10-31", "events": 0},
+        *({"date": day, "events": counts[day]} for day in days),
+        {"date": "2026-11-06", "events": 0},
+    ]
+    buys = api.client.get(
+        "/v1/stats/events", params={**params, "event": "buy"}, headers=headers
+    ).json()
+    assert sum(r["events"] for r in buys["series"]) == sum(1 for e in sent if e["event"] == "buy")
+    backwards = api.client.get(
+        "/v1/stats/events", params={"since": "2026-11-06", "until": "2026-11-01"}, headers=headers
+    )
+    assert backwards.status_code == 422
+
+
+def test_embedded_mode_has_an_empty_dead_letter_queue(api: Api) -> None:
+    headers = {"X-API-Key": api.admin}
+    assert api.client.get("/v1/dlq", headers=headers).json() == {"enabled": False, "entries": []}
+    missing = api.client.get("/v1/dlq/1", headers=headers)
+    assert missing.status_code == 404
+    assert "embedded mode" in missing.json()["detail"]
