@@ -103,7 +103,11 @@ async function boot() {
     window.localStorage.setItem("evana-theme", theme);
     applyTheme(theme);
   });
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => {
+    route();
+    // Keyboard and screen-reader users continue from the new view, not from a vanished link.
+    if (!main.contains(document.activeElement)) main.focus({ preventScroll: true });
+  });
   if (!window.location.hash) window.history.replaceState(null, "", "#/overview");
   route();
 }

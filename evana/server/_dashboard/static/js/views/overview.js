@@ -79,8 +79,10 @@ export default {
     }).catch((e) => show(top.body, errorLine(e)));
 
     api("/v1/stats/retention", { query: { until: range.until, period: "week", periods: 8 } }).then((r) => {
-      if (!r.cohorts.some((c) => c.size)) { show(cohorts.body, empty("No new users in these weeks.")); return; }
-      show(cohorts.body, retentionTable(r), h("p", {}, h("a", { href: hrefFor("retention", { until: range.until, period: "week" }) }, "Explore retention →")));
+      // Weeks before the first user arrived say nothing: start at the first cohort with users.
+      const first = r.cohorts.findIndex((c) => c.size);
+      if (first < 0) { show(cohorts.body, empty("No new users in these weeks.")); return; }
+      show(cohorts.body, retentionTable({ ...r, cohorts: r.cohorts.slice(first) }), h("p", {}, h("a", { href: hrefFor("retention", { until: range.until, period: "week" }) }, "Explore retention →")));
     }).catch((e) => show(cohorts.body, errorLine(e)));
 
     return () => charts.forEach((c) => c.dispose());
