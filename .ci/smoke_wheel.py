@@ -184,7 +184,8 @@ def main() -> None:
         folder.mkdir()
         with serve(full, folder) as (url, key):
             print(run(full / "python", "-c", _ONE_EVENT, url, key).strip())
-            print(run(full / "python", "-c", _DASHBOARD, url, key).strip())
+            clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            print(run(full / "python", "-c", _DASHBOARD, url, key, env=clean).strip())
         if "dashboard: http://127.0.0.1:" not in (folder / "serve.log").read_text():
             sys.exit("evana serve did not print the dashboard's URL")
 

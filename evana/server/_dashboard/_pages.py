@@ -156,7 +156,7 @@ def mount(app: FastAPI, *, docs: bool) -> None:
         app.add_api_route(
             route.path,
             route.endpoint,
-            methods=sorted(route.methods),
+            methods=sorted(route.methods or ()),
             status_code=route.status_code,
             include_in_schema=False,
         )
