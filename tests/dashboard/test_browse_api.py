@@ -25,7 +25,7 @@ def test_recent_events_page_newest_first(api: Api) -> None:
     for start in range(0, 90, 30):
         assert api.post_events(sent[start : start + 30]).json()["accepted"] == 30
     expected = sorted(sent, key=lambda e: (e["timestamp"], e["event_id"]), reverse=True)
-    headers = {"X-API-Key": api.read}
+    headers = {"X-API-Key": api.admin}
     seen: list[str] = []
     cursor = None
     while True:
@@ -55,8 +55,16 @@ def test_recent_events_page_newest_first(api: Api) -> None:
     assert only["next"] is None
 
 
+def test_recent_events_need_an_admin_key(api: Api) -> None:
+    # Raw events name users: a read key sees reports (aggregates) only.
+    assert api.post_events(_events(1)).json()["accepted"] == 1
+    for key in (api.read, api.ingest):
+        answer = api.client.get("/v1/events/recent", headers={"X-API-Key": key})
+        assert answer.status_code == 403
+
+
 def test_recent_events_refuse_bad_input(api: Api) -> None:
-    headers = {"X-API-Key": api.read}
+    headers = {"X-API-Key": api.admin}
     for params in ({"before": "yesterday"}, {"limit": 0}, {"limit": 501}, {"event": ""}):
         response = api.client.get("/v1/events/recent", params=params, headers=headers)
         assert response.status_code == 422, params

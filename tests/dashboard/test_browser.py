@@ -173,7 +173,7 @@ def test_person_page_pages_newest_first_and_admin_erases(seeded: Seeded, tab: Wa
 
 def test_live_events_arrive_and_filter(seeded: Seeded, tab: Watched) -> None:
     page = tab.page
-    sign_in(page, seeded.url, seeded.read_key)
+    sign_in(page, seeded.url, seeded.admin_key)
     page.goto(f"{seeded.url}/#/live?event=purchase")
     page.wait_for_selector("#live-table")
     newest = seeded.get("/v1/events/recent", event="purchase", limit=50)["events"]
@@ -241,13 +241,15 @@ def test_admin_views_dlq_and_keys(seeded: Seeded, tab: Watched) -> None:
 def test_read_key_denied_admin_views_and_sign_out(seeded: Seeded, tab: Watched) -> None:
     page = tab.page
     sign_in(page, seeded.url, seeded.read_key)
-    nav = page.locator("#nav a").all_inner_texts()
-    assert "Dead letters" not in nav
-    assert "API keys" not in nav
-    page.goto(f"{seeded.url}/#/keys")
-    page.wait_for_selector("text=API keys needs an admin key")
+    # Raw events name users: a read key sees the reports only.
+    assert page.locator("#nav a").all_inner_texts() == ["Overview", "Retention"]
+    for view, title in (("keys", "API keys"), ("dlq", "Dead letters"), ("live", "Live events")):
+        page.goto(f"{seeded.url}/#/{view}")
+        page.wait_for_selector(f"text={title} needs an admin key")
     # The API itself refuses the session, not only the page.
-    for method, path in (("GET", "/v1/dlq"), ("GET", "/v1/keys"), ("DELETE", "/v1/users/user_01")):
+    paths = (("GET", "/v1/dlq"), ("GET", "/v1/keys"), ("DELETE", "/v1/users/user_01"))
+    paths += (("GET", "/v1/events/recent"), ("GET", "/v1/users/user_01/events"))
+    for method, path in paths:
         csrf = page.evaluate("fetch('/dashboard/session').then(r => r.json()).then(s => s.csrf)")
         answer = page.request.fetch(
             f"{seeded.url}{path}", method=method, headers={"X-CSRF-Token": csrf}
@@ -319,7 +321,7 @@ def test_api_docs_work_offline(seeded: Seeded, tab: Watched) -> None:
 def test_keyboard_alone_moves_between_views(seeded: Seeded, tab: Watched) -> None:
     page = tab.page
     page.goto(f"{seeded.url}/signin")
-    page.keyboard.type(seeded.read_key)  # the key field has the focus
+    page.keyboard.type(seeded.admin_key)  # the key field has the focus
     page.keyboard.press("Enter")
     page.wait_for_url(f"{seeded.url}/#/overview")
     page.wait_for_selector("#figures .figure")

@@ -39,7 +39,7 @@ ENDPOINTS = [
     ),
     Endpoint("DELETE", "/v1/users/{user_id}", "/v1/users/matrix-user", "admin"),
     Endpoint("GET", "/v1/users/{user_id}/events", "/v1/users/matrix-user/events", "admin"),
-    Endpoint("GET", "/v1/events/recent", "/v1/events/recent", "read"),
+    Endpoint("GET", "/v1/events/recent", "/v1/events/recent", "admin"),
     Endpoint("GET", "/v1/stats/events", "/v1/stats/events", "read"),
     Endpoint("GET", "/v1/dlq", "/v1/dlq", "admin"),
     # Embedded mode has no dead-letter queue: an admin gets 404, anyone else 401/403 first.

@@ -16,14 +16,20 @@ from evana.server._state import AppState, get_state
 
 __all__ = ["router"]
 
-router = APIRouter(responses=ERROR_RESPONSES, dependencies=[Depends(require("read"))])
+# Raw events name users, which a read key must never see (docs/security.md: reports are
+# aggregates only), so the newest events need an admin key; counts per day are a report.
+router = APIRouter(responses=ERROR_RESPONSES)
 
 State = Annotated[AppState, Depends(get_state)]
 Text = Annotated[str | None, Query(min_length=1, max_length=MAX_NAME_LENGTH)]
 
 
 @router.get(
-    "/v1/events/recent", response_model=RecentEvents, summary="Newest events", tags=["events"]
+    "/v1/events/recent",
+    response_model=RecentEvents,
+    summary="Newest events",
+    tags=["events"],
+    dependencies=[Depends(require("admin"))],
 )
 def recent(
     state: State,
@@ -40,7 +46,11 @@ def recent(
 
 
 @router.get(
-    "/v1/stats/events", response_model=EventCounts, summary="Events per day", tags=["stats"]
+    "/v1/stats/events",
+    response_model=EventCounts,
+    summary="Events per day",
+    tags=["stats"],
+    dependencies=[Depends(require("read"))],
 )
 def events_per_day(
     state: State,

@@ -1,4 +1,4 @@
-// Live events: the newest stored events, polled every few seconds, filterable by name.
+// Live events (admin): the newest stored events, polled every few seconds, filterable by name.
 import { api } from "../api.js";
 import { h, loading, empty, errorLine, timeText, hrefFor } from "../ui.js";
 
@@ -8,6 +8,7 @@ const LIMIT = 50;
 export default {
   id: "live",
   title: "Live events",
+  admin: true, // raw events name users: a read key sees reports only
   render(root, params, ctx) {
     const event = params.get("event") || "";
     const status = h("p", { class: "muted", role: "status", id: "live-status" }, "");

@@ -72,7 +72,7 @@ export default {
       show(top.body, h("div", { class: "scroll" }, h("table", { id: "top-events-table" },
         h("thead", {}, h("tr", {}, h("th", {}, "Event"), h("th", { class: "num" }, "Events"), h("th", { class: "num" }, "Users"), h("th", {}, "Trend"))),
         h("tbody", {}, result.events.map((e, i) => h("tr", { dataset: { event: e.event } },
-          h("td", {}, h("a", { href: hrefFor("live", { event: e.event }) }, e.event)),
+          h("td", {}, ctx.session.scope === "admin" ? h("a", { href: hrefFor("live", { event: e.event }) }, e.event) : e.event),
           h("td", { class: "num count" }, fmt(e.count)),
           h("td", { class: "num users" }, fmt(e.users)),
           h("td", {}, trends[i] ? sparkline(trends[i]) : "–")))))));
