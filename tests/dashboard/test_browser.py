@@ -34,7 +34,7 @@ def test_signin_then_overview_shows_the_api_figures(seeded: Seeded, tab: Watched
     page.goto(f"{seeded.url}/")
     page.wait_for_url(f"{seeded.url}/signin")
     shot(page, "signin")
-    sign_in(page, seeded.url, seeded.read_key, f"#/overview?{RANGE}")
+    sign_in(page, seeded.url, seeded.admin_key, f"#/overview?{RANGE}")
     page.wait_for_selector("#top-events-table")
     page.wait_for_selector("#retention table.heat")
     page.wait_for_selector("#active .uplot")
@@ -81,7 +81,7 @@ def test_signin_then_overview_shows_the_api_figures(seeded: Seeded, tab: Watched
 
 def test_retention_view_and_a_shared_url(seeded: Seeded, tab: Watched, browser: Any) -> None:
     page = tab.page
-    sign_in(page, seeded.url, seeded.read_key)
+    sign_in(page, seeded.url, seeded.admin_key)
     page.click("#nav >> text=Retention")
     page.wait_for_url("**/#/retention")
     page.fill('input[name="since"]', str(SINCE))
@@ -285,6 +285,7 @@ def test_dark_theme_and_a_phone_width(seeded: Seeded, browser: Any) -> None:
         watched = open_page(browser, width=width, height=844 if width < 500 else 900, scheme=scheme)
         page = watched.page
         try:
+            # A read key: the reports, no raw event.
             sign_in(page, seeded.url, seeded.read_key, f"#/overview?{RANGE}")
             page.wait_for_selector("#top-events-table")
             page.wait_for_selector("#active .uplot")
