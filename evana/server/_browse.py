@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -17,7 +18,18 @@ from evana.errors import InvalidRequestError
 from ._analytics import check_range
 from ._storage import ALL_EVENTS, Database, events_by_day, newest_events
 
-__all__ = ["BrowseService", "DayEvents", "EventCounts", "RecentEvents", "StoredEvent"]
+__all__ = [
+    "MAX_SERIES",
+    "BrowseService",
+    "DayEvents",
+    "EventCounts",
+    "EventSeries",
+    "RecentEvents",
+    "StoredEvent",
+]
+
+#: Event names one ``GET /v1/stats/events`` may ask for (the overview asks for its top ten).
+MAX_SERIES = 20
 
 
 class StoredEvent(BaseModel):
@@ -47,13 +59,20 @@ class DayEvents(BaseModel):
     events: int
 
 
+class EventSeries(BaseModel):
+    """Events per day of one event name (``event`` null: of every event)."""
+
+    event: str | None
+    total: int
+    series: list[DayEvents]
+
+
 class EventCounts(BaseModel):
-    """Events per day of [since, until] (of one event, or of all when ``event`` is null)."""
+    """Events per day of [since, until]: one series per event asked for (or one of all)."""
 
     since: dt.date
     until: dt.date
-    event: str | None
-    series: list[DayEvents]
+    events: list[EventSeries]
 
 
 def _cursor(row: dict[str, Any]) -> str:
@@ -100,15 +119,24 @@ class BrowseService:
             next=_cursor(page[-1]) if more else None,
         )
 
-    def counts(self, since: dt.date, until: dt.date, event: str | None = None) -> EventCounts:
-        """Events per day, zero days included."""
+    def counts(self, since: dt.date, until: dt.date, events: Sequence[str] = ()) -> EventCounts:
+        """Events per day of each name in ``events`` (of all events when empty), zero days
+        included, from one read of the rollups."""
         check_range(since, until)
-        by_day = events_by_day(self.db, event or ALL_EVENTS, since, until)
-        series = []
+        if len(events) > MAX_SERIES:
+            raise InvalidRequestError(f"event: at most {MAX_SERIES} names")
+        wanted: list[str | None] = [*dict.fromkeys(events)] or [None]
+        keys = [name if name is not None else ALL_EVENTS for name in wanted]
+        found = events_by_day(self.db, keys, since, until)
+        days = []
         day = since
         while day <= until:
-            series.append(DayEvents(date=day, events=by_day.get(day, 0)))
+            days.append(day)
             if day == dt.date.max:
                 break
             day += dt.timedelta(days=1)
-        return EventCounts(since=since, until=until, event=event, series=series)
+        out = []
+        for name, key in zip(wanted, keys, strict=True):
+            series = [DayEvents(date=d, events=found.get((key, d), 0)) for d in days]
+            out.append(EventSeries(event=name, total=sum(p.events for p in series), series=series))
+        return EventCounts(since=since, until=until, events=out)

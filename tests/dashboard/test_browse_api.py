@@ -77,22 +77,39 @@ def test_events_per_day_match_the_raw_events(api: Api) -> None:
     params = {"since": "2026-10-31", "until": "2026-11-06"}
     headers = {"X-API-Key": api.read}
     every = api.client.get("/v1/stats/events", params=params, headers=headers).json()
-    assert every["event"] is None
     days = [f"2026-11-{d:02d}" for d in range(1, 6)]
-    counts = {day: sum(1 for e in sent if str(e["timestamp"]).startswith(day)) for day in days}
-    assert every["series"] == [
-        {"date": "2026-10-31", "events": 0},
-        *({"date": day, "events": counts[day]} for day in days),
-        {"date": "2026-11-06", "events": 0},
-    ]
-    buys = api.client.get(
-        "/v1/stats/events", params={**params, "event": "buy"}, headers=headers
-    ).json()
-    assert sum(r["events"] for r in buys["series"]) == sum(1 for e in sent if e["event"] == "buy")
-    backwards = api.client.get(
-        "/v1/stats/events", params={"since": "2026-11-06", "until": "2026-11-01"}, headers=headers
-    )
-    assert backwards.status_code == 422
+
+    def series(name: str | None) -> list[dict[str, object]]:
+        mine = [e for e in sent if name is None or e["event"] == name]
+        counts = {day: sum(1 for e in mine if str(e["timestamp"]).startswith(day)) for day in days}
+        return [
+            {"date": "2026-10-31", "events": 0},
+            *({"date": day, "events": counts[day]} for day in days),
+            {"date": "2026-11-06", "events": 0},
+        ]
+
+    assert every == {
+        **params,
+        "events": [{"event": None, "total": 50, "series": series(None)}],
+    }
+    # Several names in one request (the overview's trend lines), in the order asked.
+    several = api.client.get(
+        "/v1/stats/events",
+        params=[*params.items(), ("event", "view"), ("event", "buy"), ("event", "never")],
+        headers=headers,
+    ).json()["events"]
+    assert [s["event"] for s in several] == ["view", "buy", "never"]
+    assert several[0]["series"] == series("view")
+    assert several[1]["series"] == series("buy")
+    assert several[1]["total"] == sum(1 for e in sent if e["event"] == "buy")
+    assert several[2]["total"] == 0
+    for bad in (
+        {"since": "2026-11-06", "until": "2026-11-01"},
+        {**params, "event": [f"e{i}" for i in range(21)]},
+        {**params, "event": ""},
+    ):
+        answer = api.client.get("/v1/stats/events", params=bad, headers=headers)
+        assert answer.status_code == 422, bad
 
 
 def test_embedded_mode_has_an_empty_dead_letter_queue(api: Api) -> None:

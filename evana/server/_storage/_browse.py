@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import func, select
@@ -55,13 +56,15 @@ def newest_events(
     ]
 
 
-def events_by_day(db: Database, event: str, start: dt.date, end: dt.date) -> dict[dt.date, int]:
-    """The number of events of ``event`` (``ALL_EVENTS`` for every event) per day of
-    [start, end], from the rollups; days without events are absent."""
+def events_by_day(
+    db: Database, names: Sequence[str], start: dt.date, end: dt.date
+) -> dict[tuple[str, dt.date], int]:
+    """The number of events of each name (``ALL_EVENTS`` for every event) per day of
+    [start, end], from the rollups, in one query; days without events are absent."""
     stmt = (
-        select(rollups.c.day, func.sum(rollups.c.events))
-        .where(rollups.c.event == event, rollups.c.day >= start, rollups.c.day <= end)
-        .group_by(rollups.c.day)
+        select(rollups.c.event, rollups.c.day, func.sum(rollups.c.events))
+        .where(rollups.c.event.in_(names), rollups.c.day >= start, rollups.c.day <= end)
+        .group_by(rollups.c.event, rollups.c.day)
     )
     with db.read() as conn:
-        return {day: int(total) for day, total in conn.execute(stmt).all()}
+        return {(name, day): int(total) for name, day, total in conn.execute(stmt).all()}

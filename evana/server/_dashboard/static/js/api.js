@@ -22,7 +22,9 @@ export async function api(path, { method = "GET", body, query } = {}) {
   let url = path;
   if (query) {
     const q = new URLSearchParams();
-    for (const [k, v] of Object.entries(query)) if (v !== undefined && v !== null && v !== "") q.set(k, v);
+    for (const [k, v] of Object.entries(query)) {
+      for (const item of Array.isArray(v) ? v : [v]) if (item !== undefined && item !== null && item !== "") q.append(k, item);
+    }
     if ([...q].length) url += `?${q}`;
   }
   let response;
