@@ -54,7 +54,8 @@ with httpx.Client(base_url=url, timeout=10) as http:
     assert page.status_code == 200, page.status_code
     assert "script-src 'self'" in page.headers["content-security-policy"]
     assets = re.findall(r'(?:src|href)="(/dashboard/static/[^"]+)"', page.text)
-    assets += ["/dashboard/static/js/views/index.js", "/dashboard/static/vendor/uplot/uPlot.esm.js"]
+    root = assets[0].rsplit("/", 1)[0]  # the files' fingerprinted folder
+    assets += [f"{root}/js/views/index.js", f"{root}/vendor/uplot/uPlot.esm.js"]
     assets += re.findall(r'src="(/dashboard/static/[^"]+)"', http.get("/docs").text)
     assets += re.findall(r'src="(/dashboard/static/[^"]+)"', http.get("/redoc").text)
     for asset in assets:
@@ -184,8 +185,9 @@ def main() -> None:
         folder.mkdir()
         with serve(full, folder) as (url, key):
             print(run(full / "python", "-c", _ONE_EVENT, url, key).strip())
+            # Away from the checkout (python -c puts the current folder first on sys.path).
             clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
-            print(run(full / "python", "-c", _DASHBOARD, url, key, env=clean).strip())
+            print(run(full / "python", "-c", _DASHBOARD, url, key, cwd=folder, env=clean).strip())
         if "dashboard: http://127.0.0.1:" not in (folder / "serve.log").read_text():
             sys.exit("evana serve did not print the dashboard's URL")
 

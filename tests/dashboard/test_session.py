@@ -4,6 +4,7 @@ accepts instead of a key header, with a CSRF token on unsafe methods; pages and 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from pathlib import Path
 from typing import Any
 
@@ -155,12 +156,14 @@ def test_pages_need_a_session_and_carry_a_strict_policy(api: Api) -> None:
     assert page.headers["x-frame-options"] == "DENY"
     assert "unsafe-inline" not in DASHBOARD_CSP
     assert "unsafe-eval" not in DASHBOARD_CSP + DOCS_CSP
-    asset = api.client.get("/dashboard/static/js/app.js")
+    (script,) = re.findall(r'src="(/dashboard/static/[0-9a-f]{12}/js/app\.js)"', page.text)
+    asset = api.client.get(script)
     assert asset.status_code == 200
     assert "javascript" in asset.headers["content-type"]
+    assert "immutable" in asset.headers["cache-control"]
     assert api.client.get("/docs").headers["content-security-policy"] == DOCS_CSP
     # Nothing in any page or module names another host.
-    for path in ("/", "/signin", "/docs", "/redoc", "/dashboard/static/app.css"):
+    for path in ("/", "/signin", "/docs", "/redoc", script.replace("js/app.js", "app.css")):
         text = api.client.get(path).text
         assert "http://" not in text
         assert "https://" not in text, path

@@ -42,6 +42,7 @@ class SecurityHeaders:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         policy = _policy(scope.get("path", "")) if scope["type"] == "http" else None
+        static = policy is not None and scope["path"].startswith("/dashboard/static/")
         if policy is None:
             await self.app(scope, receive, send)
             return
@@ -53,6 +54,9 @@ class SecurityHeaders:
                 headers["X-Content-Type-Options"] = "nosniff"
                 headers["X-Frame-Options"] = "DENY"
                 headers["Referrer-Policy"] = "same-origin"
+                if static and message.get("status") == 200:
+                    # Their URL holds a fingerprint of the files (see _pages.assets).
+                    headers["Cache-Control"] = "public, max-age=31536000, immutable"
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
