@@ -7,6 +7,7 @@ console errors; tests assert both stay empty.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import json
 import os
@@ -130,8 +131,13 @@ def seeded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Seeded]:
         )
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+@contextlib.contextmanager
+def chromium() -> Iterator[Any]:
+    """Headless Chromium, driven by Playwright's sync API.
+
+    While it runs, this thread has a running event loop, so ``asyncio.run`` cannot be called:
+    tests that need asyncio (NATS) do that before or after.
+    """
     if not os.path.exists(CHROMIUM):
         pytest.skip(f"no Chromium at {CHROMIUM} (CI installs Debian's chromium package)")
     playwright_api = pytest.importorskip("playwright.sync_api")
@@ -139,6 +145,12 @@ def browser() -> Iterator[Any]:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    with chromium() as launched:
+        yield launched
 
 
 @dataclass

@@ -2,6 +2,8 @@
 import { api } from "../api.js";
 import { h, loading, empty, errorLine, fmt, timeText, confirmDialog, hrefFor } from "../ui.js";
 
+const plural = (n, word) => `${fmt(n)} ${word}${n === 1 ? "" : "s"}`;
+
 export default {
   id: "dlq",
   title: "Dead letters",
@@ -35,7 +37,7 @@ export default {
       const status = h("p", { role: "status" });
       detail.replaceChildren(
         h("h2", {}, `Dead letter ${e.id}`),
-        h("p", {}, `${fmt(e.events)} events, ${fmt(e.attempts)} attempts, first failed ${timeText(e.first_failed_at)}, last ${timeText(e.failed_at)} UTC.`),
+        h("p", {}, `${plural(e.events, "event")}, ${plural(e.attempts, "attempt")}, first failed ${timeText(e.first_failed_at)}, last ${timeText(e.failed_at)} UTC.`),
         h("p", { class: "error" }, e.error),
         h("div", { class: "toolbar" },
           h("button", {
