@@ -341,3 +341,31 @@ def test_keyboard_alone_moves_between_views(seeded: Seeded, tab: Watched) -> Non
     assert page.evaluate("document.documentElement.dataset.theme") == "light"
     page.keyboard.press("Enter")
     assert page.evaluate("document.documentElement.dataset.theme") == "dark"
+
+
+def test_presets_empty_ranges_and_errors_are_shown(seeded: Seeded, browser: Any) -> None:
+    watched = open_page(browser)
+    page = watched.page
+    try:
+        sign_in(page, seeded.url, seeded.read_key, f"#/overview?{RANGE}")
+        page.wait_for_selector("#top-events-table")
+        page.click("button:has-text('7 days')")  # today's week: nothing was sent then
+        page.wait_for_url("**/#/overview?range=7d")
+        assert page.get_attribute("button:has-text('7 days')", "aria-pressed") == "true"
+        page.wait_for_selector("#top-events >> text=No events in this range.")
+        page.wait_for_selector("#per-day >> text=No events in this range.")
+        page.go_back()
+        page.wait_for_selector("#top-events-table")
+        # A range the API refuses: each panel says why in a line, no blank chart.
+        page.goto(f"{seeded.url}/#/overview?since={UNTIL}&until={SINCE}")
+        for panel in ("#active", "#per-day", "#top-events"):
+            line = page.locator(f"{panel} .error")
+            line.wait_for()
+            assert f"since ({UNTIL}) is after until ({SINCE})" in line.inner_text()
+        assert page.locator(".uplot").count() == 0
+        assert watched.outside == []
+        # The browser notes each refused request (HTTP 422) in the console; nothing else.
+        assert watched.errors
+        assert all("422" in line for line in watched.errors), watched.errors
+    finally:
+        page.context.close()
