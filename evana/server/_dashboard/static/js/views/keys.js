@@ -29,7 +29,7 @@ export default {
         } catch (e) { created.replaceChildren(errorLine(e)); }
       },
     },
-    h("label", {}, "Scope", h("select", { name: "scope" }, SCOPES.map((s) => h("option", { value: s, selected: s === "read" }, s)))),
+    h("label", {}, "Scope", h("select", { name: "scope" }, SCOPES.map((s) => h("option", { value: s, defaultSelected: s === "read" }, s)))),
     h("label", {}, "Name", h("input", { name: "name", maxlength: 200, placeholder: "what it is for" })),
     h("button", { type: "submit" }, "Create key"));
     root.append(h("h1", {}, "API keys"), form, created, list);

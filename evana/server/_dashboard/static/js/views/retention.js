@@ -25,7 +25,7 @@ export default {
         ctx.set({ period: f.period.value, periods: f.periods.value, start_event: f.start_event.value.trim(), return_event: f.return_event.value.trim() });
       },
     },
-    h("label", {}, "Period", h("select", { name: "period" }, PERIODS.map((p) => h("option", { value: p, selected: p === period }, p)))),
+    h("label", {}, "Period", h("select", { name: "period" }, PERIODS.map((p) => h("option", { value: p, defaultSelected: p === period }, p)))),
     h("label", {}, "Periods", h("input", { type: "number", name: "periods", min: 1, max: 52, value: periods })),
     h("label", {}, "Start event", h("input", { name: "start_event", list: "event-names", value: startEvent, placeholder: "any event" })),
     h("label", {}, "Return event", h("input", { name: "return_event", list: "event-names", value: returnEvent, placeholder: "any event" })),
