@@ -6,7 +6,8 @@
 3. a venv with the bare wheel: ``import evana`` works (client SDK only), and the ``evana``
    command says which extra to install;
 4. a venv with ``evana[all]``: ``evana --version``, then ``evana serve`` in an empty folder, one
-   event sent with the SDK, DAU read back as 1, server stopped;
+   event sent with the SDK, DAU read back as 1, the dashboard (its pages, scripts, styles and the
+   vendored libraries) and /docs served from the installed wheel, server stopped;
 5. the Home page's quickstart, word for word, in a third venv it creates itself.
 
 Every install takes the versions pinned in ``constraints.txt`` (``-c`` where this script runs
@@ -44,6 +45,28 @@ with evana.Client(url, key) as client:
     users = client.stats.dau(since="today").series[-1].users
 print(f"DAU today: {users}")
 assert users == 1, users
+"""
+
+
+_DASHBOARD = """
+import re, sys, httpx, evana.server._dashboard as dashboard
+url, key = sys.argv[1], sys.argv[2]
+assert "site-packages" in dashboard.__file__, dashboard.__file__  # the wheel, not a checkout
+with httpx.Client(base_url=url, timeout=10) as http:
+    assert http.get("/").headers["location"] == "/signin"
+    assert http.post("/dashboard/session", json={"key": key}).status_code == 200
+    page = http.get("/")
+    assert page.status_code == 200, page.status_code
+    assert "script-src 'self'" in page.headers["content-security-policy"]
+    assets = re.findall(r'(?:src|href)="(/dashboard/static/[^"]+)"', page.text)
+    root = assets[0].rsplit("/", 1)[0]  # the files' fingerprinted folder
+    assets += [f"{root}/js/views/index.js", f"{root}/vendor/uplot/uPlot.esm.js"]
+    assets += re.findall(r'src="(/dashboard/static/[^"]+)"', http.get("/docs").text)
+    assets += re.findall(r'src="(/dashboard/static/[^"]+)"', http.get("/redoc").text)
+    for asset in assets:
+        assert http.get(asset).status_code == 200, asset
+    assert http.get("/v1/stats/dau").status_code == 200  # the API, with the session cookie
+print(f"dashboard served from the wheel: {len(assets)} assets")
 """
 
 
@@ -106,7 +129,7 @@ def serve(bin_dir: Path, folder: Path) -> Iterator[tuple[str, str]]:
     """``evana serve`` from ``bin_dir`` in ``folder``; yields its URL and admin key."""
     port = free_port()
     log = folder / "serve.log"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("EVANA_")}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EVANA_") and k != "PYTHONPATH"}
     with log.open("w") as out:
         proc = subprocess.Popen(
             [bin_dir / "evana", "serve", "--port", str(port)],
@@ -167,6 +190,11 @@ def main() -> None:
         folder.mkdir()
         with serve(full, folder) as (url, key):
             print(run(full / "python", "-c", _ONE_EVENT, url, key).strip())
+            # Away from the checkout (python -c puts the current folder first on sys.path).
+            clean = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+            print(run(full / "python", "-c", _DASHBOARD, url, key, cwd=folder, env=clean).strip())
+        if "dashboard: http://127.0.0.1:" not in (folder / "serve.log").read_text():
+            sys.exit("evana serve did not print the dashboard's URL")
 
         step("the quickstart, word for word")
         quickstart = ROOT / "docs" / "scripts" / "run_quickstart.py"

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ._errors import UsageError
+from ._errors import CliError, UsageError
 from ._ingest import run_ingest, show_summary, summary_of
 from ._jsonlines import Source
 from ._output import Format, console, err_console, print_json

@@ -57,6 +57,14 @@ def serve(
         f" database {_redact(settings.database_url)}",
         soft_wrap=True,
     )
+    # A wildcard address is not something to open in a browser: name this machine instead.
+    shown = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    host = f"[{shown}]" if ":" in shown else shown
+    console.print(
+        f"dashboard: http://{host}:{settings.port}/"
+        + (" (sign in with the admin key above)" if created is not None else ""),
+        soft_wrap=True,
+    )
     from evana.server._logging import configure_logging
 
     # evana's own lines (one per written batch, erasures, outages) as logfmt on stderr;

@@ -63,6 +63,8 @@ def _fetch(target: Remote) -> dict[str, Any]:
     except httpx.HTTPError as exc:
         raise TransportError(f"GET /v1/status: {type(exc).__name__}: {exc}") from None
     if answer.status_code >= 400:
+        error: str | None
+        detail: Any
         try:
             body = ErrorBody.model_validate_json(answer.content)
             error, detail = body.error, body.detail

@@ -16,6 +16,7 @@ from evana.schema import EventBatch
 
 from ._analytics import AnalyticsService
 from ._auth import require
+from ._dashboard import install as install_dashboard
 from ._errors import install_error_handlers
 from ._ingest import IngestService
 from ._keys import CreatedKey, KeyService
@@ -24,7 +25,7 @@ from ._queue import EventQueue, InProcessQueue, NatsQueue
 from ._ratelimit import RateLimiter
 from ._readiness import ReadinessMonitor
 from ._redact import install_redaction
-from ._routes import events, health, keys, metrics, stats, users
+from ._routes import browse, dlq, events, health, keys, metrics, stats, users
 from ._state import AppState
 from ._storage import Database, EventStore, upgrade
 from ._writer import BatchWriter, MeteredWriter
@@ -135,8 +136,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description=_DESCRIPTION,
         lifespan=lifespan,
-        docs_url="/docs" if docs else None,
-        redoc_url="/redoc" if docs else None,
+        # /docs and /redoc come with the dashboard, from vendored files (no CDN).
+        docs_url=None,
+        redoc_url=None,
         openapi_url="/openapi.json" if docs else None,
     )
     install_error_handlers(app)
@@ -144,16 +146,32 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(stats.router)
     app.include_router(users.router)
     app.include_router(keys.router)
+    app.include_router(browse.router)
+    app.include_router(dlq.router)
     app.include_router(health.router)
     if settings.metrics_access == "key":
         app.include_router(metrics.router, dependencies=[Depends(require("read"))])
     elif settings.metrics_access == "public":
         app.include_router(metrics.router)
     app.add_middleware(users.RawUserIdPaths)
+    install_dashboard(app, settings)
     if settings.cors_origins:
         _allow_cors(app, settings.cors_origins)
     _document_batch_schema(app)
     return app
+
+
+_EVENTS_EXAMPLE = {
+    "events": [
+        {
+            "event_id": "0192f4c2-7a1e-7c3b-9d2f-4b1a2c3d4e5f",
+            "event": "signup",
+            "user_id": "u_42",
+            "timestamp": "2026-11-02T09:15:00Z",
+            "properties": {"plan": "pro"},
+        }
+    ]
+}
 
 
 def _allow_cors(app: FastAPI, origins: list[str]) -> None:
@@ -195,6 +213,9 @@ def _document_batch_schema(app: FastAPI) -> None:
             " one is listed in the answer's `rejected` with its index and reasons."
         }
         components["EventBatch"] = definitions
+        # A real example: "Try it out" in /docs sends it and gets a 202 with accepted 1.
+        body = schema["paths"]["/v1/events"]["post"]["requestBody"]["content"]["application/json"]
+        body["example"] = _EVENTS_EXAMPLE
         app.openapi_schema = schema
         return schema
 

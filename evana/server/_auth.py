@@ -1,5 +1,9 @@
 """Authentication, rate limit and scopes as FastAPI dependencies (security schemes in OpenAPI).
 
+A request may instead carry the dashboard's session cookie (``_dashboard._session``): it stands
+for the key that signed in, and an unsafe method needs the session's CSRF token as well. A key
+sent in a header always wins over the cookie.
+
 Order matters: the key is authenticated first (401), then charged a token of its rate limit
 (429), then its scope is checked (403). A key that keeps asking for what its scope forbids is
 throttled too, and nobody without a valid key can drain another key's bucket.
@@ -15,6 +19,7 @@ from fastapi.security import APIKeyHeader, HTTPAuthorizationCredentials, HTTPBea
 
 from evana.errors import PermissionDeniedError, RateLimitedError
 
+from ._dashboard._session import CSRF_HEADER, SESSION_COOKIE, check_csrf, verify
 from ._keys import Scope, allows
 from ._state import AppState, get_state
 from ._storage import KeyRecord
@@ -39,13 +44,18 @@ def require(scope: Scope) -> Callable[..., KeyRecord]:
         api_key: Annotated[str | None, Security(_api_key)] = None,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
     ) -> KeyRecord:
-        record = state.keys.authenticate(api_key or (bearer.credentials if bearer else None))
+        key = api_key or (bearer.credentials if bearer else None)
+        cookie = request.cookies.get(SESSION_COOKIE) if key is None else None
+        session = verify(cookie, state.keys) if cookie else None
+        record = session.record if session else state.keys.authenticate(key)
         if state.limiter is not None:
             try:
                 state.limiter.check(record.key_id)
             except RateLimitedError:
                 state.metrics.requests_rate_limited.inc()
                 raise
+        if session is not None:
+            check_csrf(session, request.method, request.headers.get(CSRF_HEADER))
         if not allows(record.scope, scope):
             raise PermissionDeniedError(
                 f"this key has scope {record.scope!r}; {request.method} {request.url.path}"

@@ -44,11 +44,22 @@ ENDPOINTS = [
     # An unknown id: the scope is checked first, so an admin key alone gets as far as the 404.
     Endpoint("DELETE", "/v1/keys/{key_id}", "/v1/keys/000000000000", "admin", 404),
     Endpoint("GET", "/v1/status", "/v1/status", "admin"),
+    Endpoint("GET", "/v1/events/recent", "/v1/events/recent", "admin"),
+    Endpoint("GET", "/v1/stats/events", "/v1/stats/events", "read"),
+    Endpoint("GET", "/v1/dlq", "/v1/dlq", "admin"),
+    # Embedded mode has no dead-letter queue: an admin gets 404, anyone else 401/403 first.
+    Endpoint("GET", "/v1/dlq/{entry_id}", "/v1/dlq/1", "admin", 404),
+    Endpoint("POST", "/v1/dlq/{entry_id}/replay", "/v1/dlq/1/replay", "admin", 404),
+    # The dashboard: its pages need a session cookie, never a key header (tests/dashboard).
+    Endpoint("GET", "/", "/", PUBLIC),  # a redirect to the sign-in page, followed
+    Endpoint("GET", "/signin", "/signin", PUBLIC),
+    Endpoint("GET", "/dashboard/session", "/dashboard/session", PUBLIC, 401),
+    Endpoint("POST", "/dashboard/session", "/dashboard/session", PUBLIC, 422),  # no "key"
+    Endpoint("DELETE", "/dashboard/session", "/dashboard/session", PUBLIC, 204),
     Endpoint("GET", "/metrics", "/metrics", PUBLIC),
     Endpoint("GET", "/healthz", "/healthz", PUBLIC),
     Endpoint("GET", "/readyz", "/readyz", PUBLIC),
     Endpoint("GET", "/docs", "/docs", PUBLIC),
-    Endpoint("GET", "/docs/oauth2-redirect", "/docs/oauth2-redirect", PUBLIC),
     Endpoint("GET", "/redoc", "/redoc", PUBLIC),
     Endpoint("GET", "/openapi.json", "/openapi.json", PUBLIC),
 ]
@@ -163,7 +174,7 @@ def test_metrics_behind_a_read_key(api_with: Api) -> None:
     ("api_with", "hidden"),
     [
         ({"metrics_access": "off"}, {"/metrics"}),
-        ({"docs_enabled": False}, {"/docs", "/docs/oauth2-redirect", "/redoc", "/openapi.json"}),
+        ({"docs_enabled": False}, {"/docs", "/redoc", "/openapi.json"}),
     ],
     indirect=["api_with"],
 )

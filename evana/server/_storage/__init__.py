@@ -1,6 +1,7 @@
 """The storage layer: every SQL statement of evana lives under this package."""
 
 from ._bitmaps import BitmapCache
+from ._browse import events_by_day, newest_events
 from ._compaction import COMPACT_AFTER, compact, settle
 from ._database import Database
 from ._dialect import classify_error, is_database_error
@@ -27,9 +28,11 @@ __all__ = [
     "create_schema",
     "current_revision",
     "erase_user",
+    "events_by_day",
     "head_revision",
     "is_database_error",
     "metadata",
+    "newest_events",
     "settle",
     "upgrade",
     "user_events",
