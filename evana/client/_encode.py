@@ -109,7 +109,8 @@ def encode_event(
     now = _now(_UTC)
     if event_id is None:
         event_id = uuid7()
-    user_id = user_id_text(user_id)
+    if type(user_id) is int:  # the check inline: this runs on every track()
+        user_id = user_id_text(user_id)
     raw: bytes | None = None
     if properties is None:
         fast = True
