@@ -124,9 +124,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield {"evana": state}
         finally:
-            watching.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watching
+            state.readiness.stop()
+            await watching
             await state.queue.close()
             state.db.dispose()
 

@@ -12,6 +12,7 @@ as the ``evana_workers_consuming`` gauge and a log line when it changes.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 from collections.abc import Awaitable
@@ -97,6 +98,7 @@ class ReadinessMonitor:
         self.metrics = metrics
         self.busy_for = busy_for
         self._last: tuple[str, str, str | None] | None = None
+        self._stop = asyncio.Event()
         file = db.file
         if file is not None:  # read at every scrape: a deleted file shows without a check
             metrics.database_file_missing.set_function(lambda: float(file.problem() is not None))
@@ -155,18 +157,24 @@ class ReadinessMonitor:
         )
 
     async def watch(self, every: float = 10.0) -> None:
-        """Check every ``every`` seconds until cancelled (the log and gauges stay current even
-        when nobody asks ``/readyz``)."""
+        """Check every ``every`` seconds until :meth:`stop` (the log and gauges stay current
+        even when nobody asks ``/readyz``)."""
         if self.db.dialect.name == "sqlite" and self.db.file is None:
             # In memory (tests): one connection shared by every thread, which a check running
             # beside a request's transaction would disturb; and there is no file to lose.
             return
-        while True:
+        while not self._stop.is_set():
             try:
                 await self.check()
             except Exception:  # a bug here must not stop the watch (nor reach the server)
                 log.exception("msg=readiness_check_failed")
-            await asyncio.sleep(every)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), every)
+
+    def stop(self) -> None:
+        """End :meth:`watch` after the check under way, if any (never cancelled halfway: a
+        database ping in its thread would outlive the engine it uses)."""
+        self._stop.set()
 
 
 async def _answer(call: Awaitable[None]) -> str:

@@ -56,6 +56,10 @@ def test_embedded_server_notices_its_database_file_deleted(tmp_path: Path) -> No
             "dead_letters": None,
         }
         assert metric(httpx.get(f"{api.url}/metrics").text, "evana_database_file_missing") == 0
+        table = run_evana("status", "--url", api.url, "--api-key", key)
+        assert table.returncode == 0, table.stderr
+        assert "database" in table.stdout
+        assert "embedded" in table.stdout
 
         os.unlink(path)  # an operator's mistake, a cleanup script, a volume remounted...
 
