@@ -16,7 +16,7 @@ from evana.errors import (
 from evana.schema import IngestResult
 
 from ._batch import EnvelopeError, ValidatedBatch, validate_batch
-from ._cost import BodyBudget, ValidationGate, count_events
+from ._cost import BodyBudget, ValidationGate, too_many_events
 from ._metrics import Metrics
 from ._queue import Batch, EventQueue
 
@@ -78,7 +78,7 @@ class IngestService:
 
     def _validate(self, body: bytes, received_at: dt.datetime) -> ValidatedBatch:
         # Counted first, cheaply: a batch over the limit is refused before any event is built.
-        if count_events(body, self.max_batch_events) > self.max_batch_events:
+        if too_many_events(body, self.max_batch_events):
             raise PayloadTooLargeError(
                 f"the batch has more than {self.max_batch_events} events;"
                 f" EVANA_MAX_BATCH_EVENTS is {self.max_batch_events}: split it"

@@ -24,7 +24,7 @@ USER_IDS = [
     "zoë-7f3a3/events",
     "plain7f3a4",
 ]
-TOKENS = ["7f3a1", "7f3a2", "7f3a3", "7f3a4"]
+TOKENS = ["7f3a1", "7f3a2", "7f3a3", "7f3a4", "7f3a5"]
 
 
 @pytest.mark.parametrize("level", ["trace", "debug", "info", "warning"])
@@ -48,6 +48,9 @@ def test_no_erased_or_exported_user_id_reaches_the_log(tmp_path: Path, level: st
                 assert client.put(segment, headers=admin).status_code == 405
                 # The same id, with the "/" as sent by a client that does not encode it.
                 client.get("/v1/users/" + user + "/events", headers=admin)
+            # An id the API refuses (422: a NUL is no user id) is not logged either.
+            refused = client.delete("/v1/users/bad%007f3a5", headers=admin)
+            assert refused.status_code == 422
     output = "".join(server.output)
     if level in ("trace", "debug", "info"):
         assert "/v1/users/[redacted]" in output  # the access log still shows the requests

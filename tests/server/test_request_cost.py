@@ -20,6 +20,8 @@ import pytest
 
 from tests._evana import ServerProcess, evana_serve
 
+pytestmark = pytest.mark.slow
+
 
 def _rss_kib(pid: int) -> int:
     with open(f"/proc/{pid}/status") as status:
