@@ -43,6 +43,7 @@ def test_every_command_group_is_wired() -> None:
         "keys",
         "db",
         "users",
+        "status",
     }
     assert {path[1] for path in COMMANDS if path[0] == "stats"} == {
         "dau",
