@@ -102,6 +102,9 @@ def print_table(table: Table) -> None:
     A 20-column screen gets::
 
         API keys
+        (too wide for 20
+        columns: one block
+        per row)
 
         key_id: 3f9c2a1b7d4e
         scope: read
@@ -115,6 +118,10 @@ def print_table(table: Table) -> None:
     cells = [list(column.cells) for column in table.columns]
     if table.title:
         console.print(Text(str(table.title)), overflow="fold")
+    console.print(
+        Text(f"(too wide for {console.width} columns: one block per row)", style="dim"),
+        overflow="fold",
+    )
     for index in range(table.row_count):
         console.print()
         for header, column in zip(headers, cells, strict=True):

@@ -78,22 +78,23 @@ def test_first_run_prints_an_admin_key_once_and_serves_exact_stats(tmp_path: Pat
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
         # An empty directory: no database, and none made by accident.
-        (["keys", "revoke", "nope"], "no evana database at"),
+        (["keys", "revoke", "nope"], "no evana database at", 1),
         (
             ["keys", "create", "--scope", "read", "--database-url", "mysql://x"],
             "unsupported database URL",
+            1,
         ),
-        (["serve", "--port", "99999"], "EVANA_PORT"),
+        (["serve", "--port", "99999"], "EVANA_PORT", 2),  # a usage error
     ],
 )
 def test_errors_are_one_line_and_exit_non_zero(
-    tmp_path: Path, args: list[str], message: str
+    tmp_path: Path, args: list[str], message: str, code: int
 ) -> None:
     result = run_evana(*args, cwd=tmp_path)
-    assert result.returncode == 1
+    assert result.returncode == code
     assert result.stderr.count("\n") == 1
     assert message in result.stderr
     assert "Traceback" not in result.stderr + result.stdout
