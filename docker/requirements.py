@@ -37,4 +37,5 @@ def requirements(project: dict[str, Any], extras: list[str]) -> list[str]:
 
 if __name__ == "__main__":
     with open(sys.argv[1], "rb") as file:
-        print("\n".join(requirements(tomllib.load(file)["project"], sys.argv[2:])))
+        wanted = requirements(tomllib.load(file)["project"], sys.argv[2:])
+    sys.stdout.write("".join(f"{line}\n" for line in wanted))
