@@ -87,9 +87,12 @@ build() {
     cp -a "$dir"/. "$ctx"/
     for extra in "$@"; do cp "$extra" "$ctx"/; done
     log "building $image"
-    docker build --quiet --build-arg "BASE=$base:$base_tag" --label "$label=$recipe" \
-        -t "$image" "$ctx" >/dev/null
-    rm -rf "$ctx"
+    if ! docker build --build-arg "BASE=$base:$base_tag" --label "$label=$recipe" \
+        -t "$image" "$ctx" >"$ctx.log" 2>&1; then
+        tail -30 "$ctx.log" >&2
+        exit 1
+    fi
+    rm -rf "$ctx" "$ctx.log"
 }
 
 docker info >/dev/null 2>&1 || { log "no Docker engine answers"; exit 1; }
@@ -136,5 +139,8 @@ recipe="$(hash_of "$here"/postgres/* <(echo "$base_id"))"
 if stale postgres:16 "$recipe"; then
     build postgres:16 "$here/postgres" "$recipe"
 fi
-log "ready: $(docker image ls --format '{{.Repository}}:{{.Tag}}' \
-    --filter "label=$label" | sort | tr '\n' ' ')"
+
+# Images built on a stand-in inherit its label: the superseded ones (an old evana:latest, a
+# build stage) are dropped, so that building on every run does not fill the disk.
+docker image prune --force --filter "label=$label" >/dev/null
+log "ready: $base:$base_tag python:3.12-slim nats:2.10-alpine postgres:16"
