@@ -101,11 +101,13 @@ def test_the_image_installs_the_server_and_serves_the_api() -> None:
     assert "EXPOSE 8000" in dockerfile
     assert '"evana.server:create_app"' in dockerfile
     assert "USER evana" in dockerfile  # not root
+    assert "-c /tmp/evana/constraints.txt" in dockerfile  # the versions CI tested
     # The build context is the package alone: no .venv, no .git, no tests.
     allowed = [line for line in (ROOT / ".dockerignore").read_text().split() if line[0] == "!"]
     assert "*" in (ROOT / ".dockerignore").read_text().split()
     assert allowed == [
         "!pyproject.toml",
+        "!constraints.txt",
         "!README.md",
         "!LICENSE",
         "!evana",
