@@ -9,17 +9,13 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 started=$SECONDS
 
-if [ "$(id -u)" != 0 ]; then
-    echo "docker.sh: not root; the compose drill runs only if Docker is already set up" >&2
-    exit 0
-fi
-
 missing=()
 command -v dockerd >/dev/null || missing+=(docker.io)
 command -v docker-compose >/dev/null || docker compose version >/dev/null 2>&1 \
     || missing+=(docker-compose)
 command -v debootstrap >/dev/null || missing+=(debootstrap)
 if [ ${#missing[@]} -gt 0 ]; then
+    [ "$(id -u)" = 0 ] || { echo "docker.sh: not root, cannot install ${missing[*]}" >&2; exit 1; }
     echo "docker.sh: installing ${missing[*]}"
     # Another install may hold apt's lock for a few minutes: wait for it.
     apt-get -o DPkg::Lock::Timeout=600 update -qq
