@@ -9,9 +9,18 @@ COPY evana ./evana
 RUN pip wheel --no-cache-dir --no-deps --wheel-dir /wheels .
 
 FROM python:3.12-slim
-COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --find-links /wheels "evana[server,cli]" && rm -rf /wheels \
+# The dependencies in a layer of their own, keyed on pyproject.toml and constraints.txt alone (a
+# change to the code rebuilds the small layer below, not this one), at the versions CI tested.
+COPY pyproject.toml constraints.txt docker/requirements.py /tmp/evana/
+RUN python /tmp/evana/requirements.py /tmp/evana/pyproject.toml server cli \
+        > /tmp/evana/requirements.txt \
+    && pip install --no-cache-dir -r /tmp/evana/requirements.txt -c /tmp/evana/constraints.txt \
+    && rm -rf /tmp/evana \
     && useradd --create-home --uid 10001 evana
+COPY --from=build /wheels /wheels
+# --no-index: every dependency is in already, and no other "evana" can come in from an index.
+RUN pip install --no-cache-dir --no-index --find-links /wheels "evana[server,cli]" \
+    && rm -rf /wheels
 USER evana
 WORKDIR /home/evana
 ENV PYTHONUNBUFFERED=1

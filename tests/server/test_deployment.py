@@ -1,14 +1,16 @@
 """docker-compose.yml and the Dockerfile describe a production deployment that can work.
 
-No Docker engine runs the tests, so the files are checked as data: the services and their
-wiring, every ``EVANA_*`` variable a real setting, workers scalable. Where a compose CLI is
-installed, its own validation runs too.
+The files are checked as data here (the services and their wiring, every ``EVANA_*`` variable a
+real setting, workers scalable, health checks on readiness); where a compose CLI is installed,
+its own validation runs too. ``tests/drills/test_compose.py`` runs them for real.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
+import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -41,13 +43,22 @@ def test_compose_runs_postgres_nats_api_and_scalable_workers() -> None:
 
     api = services["api"]
     assert api["command"][:3] == ["uvicorn", "--factory", "evana.server:create_app"]
-    assert "8000:8000" in api["ports"]
+    # 8000 by default; the drill publishes another port, on 127.0.0.1.
+    assert api["ports"] == ["${EVANA_API_ADDRESS:-0.0.0.0}:${EVANA_API_PORT:-8000}:8000"]
     worker = services["worker"]
     assert worker["command"] == ["evana", "worker"]
     # `--scale worker=N` needs no fixed name and no host port per worker.
     assert "container_name" not in worker
     assert "ports" not in worker
+    # Healthy means ready: the API's /readyz (database and queue), a worker's metrics server
+    # (up once it consumes). Both under an init process, with time to drain on SIGTERM.
+    assert "/readyz" in " ".join(api["healthcheck"]["test"])
+    assert f":{environment(worker)['EVANA_METRICS_PORT']}/metrics" in " ".join(
+        worker["healthcheck"]["test"]
+    )
     for service in (api, worker):
+        assert service["init"] is True
+        assert service["stop_grace_period"] == "30s"
         assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
         assert service["depends_on"]["nats"]["condition"] == "service_healthy"
         env = environment(service)
@@ -90,6 +101,35 @@ def test_the_image_installs_the_server_and_serves_the_api() -> None:
     assert "EXPOSE 8000" in dockerfile
     assert '"evana.server:create_app"' in dockerfile
     assert "USER evana" in dockerfile  # not root
-    ignored = (ROOT / ".dockerignore").read_text().split()
-    assert ".venv" in ignored
-    assert ".git" in ignored
+    assert "-c /tmp/evana/constraints.txt" in dockerfile  # the versions CI tested
+    # The build context is the package alone: no .venv, no .git, no tests.
+    allowed = [line for line in (ROOT / ".dockerignore").read_text().split() if line[0] == "!"]
+    assert "*" in (ROOT / ".dockerignore").read_text().split()
+    assert allowed == [
+        "!pyproject.toml",
+        "!constraints.txt",
+        "!README.md",
+        "!LICENSE",
+        "!evana",
+        "!docker/requirements.py",
+    ]
+
+
+def test_the_image_requirements_are_the_server_and_cli_extras() -> None:
+    """docker/requirements.py gives the image's dependency layer what the extras ask for."""
+    spec = importlib.util.spec_from_file_location("requirements", ROOT / "docker/requirements.py")
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    requirements = module.requirements
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = requirements(project, ["server", "cli"])
+    expected = set(project["dependencies"])
+    for extra in ("server", "cli"):
+        expected |= set(project["optional-dependencies"][extra])
+    assert set(wanted) == expected
+    assert len(wanted) == len(set(wanted))
+    # A self-reference is expanded, never installed from an index.
+    assert sorted(requirements(project, ["all"])) == sorted(wanted)
