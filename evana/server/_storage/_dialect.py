@@ -109,6 +109,9 @@ class Dialect:
     """The SQLite flavour; :class:`PostgresDialect` overrides what PostgreSQL does better."""
 
     name: ClassVar[str] = "sqlite"
+    #: Whether one write transaction runs at a time (SQLite's BEGIN IMMEDIATE): then nothing
+    #: another writer commits can appear in the middle of a write.
+    single_writer: ClassVar[bool] = True
     #: Isolation of report reads (None: the driver's default).
     read_isolation: ClassVar[str | None] = None
 
@@ -224,6 +227,7 @@ class PostgresDialect(Dialect):
     """PostgreSQL: COPY-based idempotent bulk loads, SKIP LOCKED compactions, advisory locks."""
 
     name: ClassVar[str] = "postgresql"
+    single_writer: ClassVar[bool] = False
     # A report reads several queries; one snapshot keeps them consistent with each other.
     read_isolation: ClassVar[str | None] = "REPEATABLE READ"
     _MIGRATION_LOCK = 0x6576616E61  # "evana"
