@@ -131,21 +131,18 @@ def test_pipeline_commands_fail_in_one_line(
 def test_a_worker_whose_metrics_port_is_taken_says_so(
     tmp_path: Path, nats_url: str, nats_prefix: str
 ) -> None:
+    env = {
+        "EVANA_NATS_URL": nats_url,
+        "EVANA_NATS_SUBJECT_PREFIX": nats_prefix,
+        "EVANA_DATABASE_URL": f"sqlite:///{tmp_path}/evana.db",
+    }
+    # A worker never creates the database: make it first, as `evana serve` would have.
+    assert run_evana("db", "upgrade", env=env, cwd=tmp_path).returncode == 0
     with socket.socket() as taken:
         taken.bind(("0.0.0.0", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        result = run_evana(
-            "worker",
-            "--metrics-port",
-            str(port),
-            env={
-                "EVANA_NATS_URL": nats_url,
-                "EVANA_NATS_SUBJECT_PREFIX": nats_prefix,
-                "EVANA_DATABASE_URL": f"sqlite:///{tmp_path}/evana.db",
-            },
-            cwd=tmp_path,
-        )
+        result = run_evana("worker", "--metrics-port", str(port), env=env, cwd=tmp_path)
     assert result.returncode == 1
     assert f"cannot serve metrics on port {port}" in result.stderr.splitlines()[-1]
     assert "Traceback" not in result.stderr
