@@ -56,3 +56,18 @@ def test_validate_events_takes_raw_events_a_receive_time_and_a_skew_policy() -> 
     backfill = validate_events(events, received_at=NOW, sent_at=sent_at, correct_skew=False)
     assert [e.timestamp.hour for e in backfill.events] == [10, 10]
     assert all(e.received_at == NOW for e in backfill.events)
+
+
+def test_clean_raw_events_take_the_fast_path_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    # What a wire format hands over as Python objects is decided without a model per event.
+    class Refuse:
+        @staticmethod
+        def model_validate(item: object) -> None:
+            raise AssertionError(f"the exact path judged {item!r}")
+
+    monkeypatch.setattr(_batch, "Event", Refuse)
+    events = [
+        {"event": "$pageview", "user_id": "42", "timestamp": "2026-11-23T10:00:00Z"},
+        {"event": "buy", "user_id": "42", "properties": {"n": 1}, "event_id": str(uuid.uuid4())},
+    ]
+    assert len(validate_events(events, received_at=NOW).events) == 2
