@@ -42,6 +42,7 @@ __all__ = [
     "check_field_names",
     "check_properties",
     "check_text",
+    "check_timestamp",
     "check_unicode",
     "clock_skew",
     "derive_event_id",
