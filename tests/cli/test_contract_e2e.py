@@ -12,6 +12,7 @@ import datetime as dt
 import json
 import uuid
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import httpx
@@ -19,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 import evana
+from evana.client import _wire
 from evana.errors import InvalidEventError
 
 from .conftest import Served, invoke
@@ -106,6 +108,25 @@ def test_an_sdk_timestamp_from_a_right_clock_is_stored_as_given(served: Served, 
 
         asyncio.run(send())
     assert stamps(served, user) == [when, when]
+
+
+def test_an_sdk_on_a_clock_hours_off_is_still_corrected(
+    served: Served, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    user = _user("skewed-sdk")
+    off = dt.timedelta(hours=-3)  # this machine's clock is three hours behind
+
+    class SkewedClock(dt.datetime):
+        @classmethod
+        def now(cls, tz: dt.tzinfo | None = None) -> SkewedClock:  # type: ignore[override]
+            return super().now(tz) + off
+
+    monkeypatch.setattr(_wire, "dt", SimpleNamespace(datetime=SkewedClock, UTC=dt.UTC))
+    with evana.Client(served.url, served.ingest) as client:
+        client.track("open", user, timestamp=dt.datetime.now(dt.UTC) + off)
+        assert client.flush(timeout=10)
+    [stored] = stamps(served, user)
+    assert abs(stored - dt.datetime.now(dt.UTC)) < dt.timedelta(seconds=30)
 
 
 def test_a_clock_hours_off_is_still_corrected(served: Served) -> None:
