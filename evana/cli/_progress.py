@@ -8,6 +8,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING
 
 from ._output import err_console
+from ._words import counted
 
 if TYPE_CHECKING:
     from rich.progress import Progress, ProgressColumn, Task, TaskID
@@ -44,7 +45,7 @@ def _columns(sized: bool) -> list[ProgressColumn]:
             events = int(task.fields.get("events", 0))
             elapsed = task.elapsed or 0.0
             rate = f"{events / elapsed:,.0f}" if elapsed > 0 else "-"
-            return Text(f"{events:,} events · {rate}/s", style="progress.data.speed")
+            return Text(f"{counted(events, 'event')} · {rate}/s", style="progress.data.speed")
 
     head: list[ProgressColumn] = [TextColumn("[bold]{task.description}"), BarColumn(bar_width=16)]
     if not sized:  # stdin: no size, so no percentage, bytes or ETA, only how long so far

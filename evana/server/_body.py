@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import zlib
 from collections.abc import AsyncIterator, Callable
 
@@ -10,6 +11,11 @@ from evana.errors import APIError, InvalidRequestError, PayloadTooLargeError
 __all__ = ["read_body"]
 
 _JSON_TYPES = ("application/json", "text/plain")
+
+#: How long a whole body may take to arrive. A client that sends a few bytes and stalls would
+#: otherwise hold its connection (and what it sent) for ever; 10 MiB in 60 s is 170 KB/s, and
+#: the SDKs send far smaller batches. Answered 408, which the SDKs retry.
+BODY_DEADLINE_SECONDS = 60.0
 
 
 def _too_large(limit: int) -> PayloadTooLargeError:
@@ -44,13 +50,15 @@ async def read_body(
     limit: int,
     declared: str | None,
     take: Callable[[int], None] = _free,
+    deadline: float = BODY_DEADLINE_SECONDS,
 ) -> bytes:
     """Collect a body of at most ``limit`` bytes after decompression.
 
     ``gzip`` bodies are inflated incrementally with a cap on the output, so a small compressed
     body that would expand to gigabytes is refused after inflating ``limit`` bytes, not before.
     ``take(n)`` is called as each ``n`` (decompressed) bytes are buffered; it may raise to
-    refuse the body (see ``BodyBudget``).
+    refuse the body (see ``BodyBudget``). A body still arriving after ``deadline`` seconds is
+    refused with 408.
     """
     encoding = (encoding or "identity").strip().lower()
     if encoding not in ("identity", "gzip", "x-gzip"):
@@ -61,9 +69,17 @@ async def read_body(
         )
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise _too_large(limit)
-    if encoding == "identity":
-        return await _plain(chunks, limit, take)
-    return await _gunzip(chunks, limit, take)
+    try:
+        async with asyncio.timeout(deadline):
+            if encoding == "identity":
+                return await _plain(chunks, limit, take)
+            return await _gunzip(chunks, limit, take)
+    except TimeoutError:
+        raise APIError(
+            f"the body did not arrive within {deadline:g} s: send it faster, or smaller",
+            status_code=408,
+            error="request_timeout",
+        ) from None
 
 
 async def _plain(chunks: AsyncIterator[bytes], limit: int, take: Callable[[int], None]) -> bytes:

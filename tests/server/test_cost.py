@@ -131,3 +131,23 @@ def test_the_gate_runs_work_off_the_loop_a_few_at_a_time() -> None:
 
     assert all(asyncio.run(scenario()))
     assert most == 2
+
+
+def test_a_body_that_stalls_is_refused_at_the_deadline() -> None:
+    """A client that sends a few bytes and stops (slowloris) does not hold the request."""
+    from evana.errors import APIError
+
+    async def stalling() -> AsyncIterator[bytes]:
+        yield b'{"events": ['
+        await asyncio.sleep(30)
+        yield b"]}"
+
+    async def scenario() -> None:
+        with pytest.raises(APIError) as caught:
+            await read_body(stalling(), encoding=None, limit=1000, declared=None, deadline=0.2)
+        assert caught.value.status_code == 408
+        assert caught.value.error == "request_timeout"
+
+    started = time.perf_counter()
+    asyncio.run(scenario())
+    assert time.perf_counter() - started < 5

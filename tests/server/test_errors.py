@@ -92,6 +92,8 @@ def test_the_api_takes_every_date_form_of_the_sdk_and_the_cli(api: Api, value: s
     assert answer.json()["until"] == today.isoformat()
     assert api.stats("top-events", since=value).status_code == 200
     assert api.stats("retention", since=value, period="month").status_code == 200
+    per_day = api.stats("events", since=value)
+    assert per_day.status_code == 200, per_day.text
 
 
 def test_a_bad_date_names_the_accepted_forms(api: Api) -> None:

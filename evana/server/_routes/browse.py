@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-import datetime as dt
 from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 from pydantic import StringConstraints
 
-from evana.schema import MAX_NAME_LENGTH, IsoDate
-from evana.server._analytics import days_before
+from evana.schema import MAX_NAME_LENGTH
 from evana.server._auth import require
 from evana.server._browse import MAX_SERIES, BrowseService, EventCounts, RecentEvents
 from evana.server._errors import ERROR_RESPONSES
 from evana.server._state import AppState, get_state
+
+from ._dates import Since, Until, day_range
 
 __all__ = ["router"]
 
@@ -55,8 +55,8 @@ def recent(
 )
 def events_per_day(
     state: State,
-    since: Annotated[IsoDate | None, Query(description="First day; default: 30 days back")] = None,
-    until: Annotated[IsoDate | None, Query(description="Last day; default: today")] = None,
+    since: Since = None,
+    until: Until = None,
     event: Annotated[
         list[Annotated[str, StringConstraints(min_length=1, max_length=MAX_NAME_LENGTH)]],
         Query(description=f"Event names (repeat for several, at most {MAX_SERIES}); none: all"),
@@ -64,5 +64,4 @@ def events_per_day(
 ) -> EventCounts:
     """The number of events on each day of [since, until], zero days included: one series per
     ``event`` asked for, or one of every event when none is."""
-    until = until or dt.datetime.now(dt.UTC).date()
-    return BrowseService(state.db).counts(since or days_before(until, 29), until, event)
+    return BrowseService(state.db).counts(*day_range(since, until), event)

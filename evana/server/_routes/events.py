@@ -37,6 +37,7 @@ _BODY: dict[str, Any] = {
     responses={
         **ERROR_RESPONSES,
         413: {"model": None, "description": "Over EVANA_MAX_BATCH_EVENTS or EVANA_MAX_BODY_BYTES"},
+        408: {"model": None, "description": "The body did not arrive within 60 s"},
         415: {"model": None, "description": "Unsupported Content-Type or Content-Encoding"},
     },
     dependencies=[Depends(require("ingest"))],

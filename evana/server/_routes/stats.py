@@ -7,8 +7,6 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Query
 
-from evana.client import parse_date
-from evana.errors import ConfigurationError, InvalidRequestError
 from evana.schema import MAX_NAME_LENGTH, ActiveUsers, Period, Retention, TopEvents
 from evana.server._analytics import (
     MAX_LIMIT,
@@ -21,6 +19,8 @@ from evana.server._auth import require
 from evana.server._errors import ERROR_RESPONSES
 from evana.server._state import AppState, get_state
 
+from ._dates import DATE_QUERY, FORMS, Since, Until, day_range, parse_day, today
+
 __all__ = ["router"]
 
 router = APIRouter(
@@ -32,49 +32,21 @@ router = APIRouter(
 
 State = Annotated[AppState, Depends(get_state)]
 
-#: The date forms of every report (the SDK's and the CLI's too: one parser, ``parse_date``).
-_FORMS = (
-    "YYYY-MM-DD, `today`, `yesterday`, or a span back from today (UTC) that includes today:"
-    " `30d` (days), `12w` (weeks), `3m` (calendar months), `1y` (years)"
-)
-_DATE = {"min_length": 1, "max_length": 32, "examples": ["2026-11-02", "30d", "3m"]}
-Since = Annotated[
-    str | None,
-    Query(description=f"First day, inclusive: {_FORMS}; default: 30 days back", **_DATE),
-]
-Until = Annotated[
-    str | None, Query(description=f"Last day, inclusive: {_FORMS}; default: today", **_DATE)
-]
 RetentionSince = Annotated[
     str | None,
     Query(
-        description=f"First cohort period may start on this day: {_FORMS}; default: the start"
+        description=f"First cohort period may start on this day: {FORMS}; default: the start"
         " of the period `periods - 1` periods before until's (within the longest range)",
-        **_DATE,
+        **DATE_QUERY,
     ),
 ]
 EventName = Annotated[str | None, Query(min_length=1, max_length=MAX_NAME_LENGTH)]
 
 
-def _day(name: str, value: str | None) -> dt.date | None:
-    """A ``since``/``until`` parameter as a UTC date; 422 naming the accepted forms."""
-    if value is None:
-        return None
-    try:
-        return parse_date(value)
-    except ConfigurationError as exc:
-        raise InvalidRequestError(f"{name}: {exc}") from None
-
-
-def _range(since: str | None, until: str | None) -> tuple[dt.date, dt.date]:
-    last = _day("until", until) or dt.datetime.now(dt.UTC).date()
-    return _day("since", since) or days_before(last, 29), last
-
-
 def _active_route(kind: str, window: str) -> None:
     @router.get(f"/{kind}", response_model=ActiveUsers, summary=f"{kind.upper()}: {window}")
     def route(state: State, since: Since = None, until: Until = None) -> ActiveUsers:
-        return state.analytics.active_users(kind, *_range(since, until))
+        return state.analytics.active_users(kind, *day_range(since, until))
 
     route.__name__ = kind
     route.__doc__ = f"One row per day of [since, until]: {window}. Days without users are 0."
@@ -96,7 +68,7 @@ def top_events(
 
     Ties come in code point order of the name ("A" < "Z" < "a"), on every database.
     """
-    return state.analytics.top_events(*_range(since, until), limit)
+    return state.analytics.top_events(*day_range(since, until), limit)
 
 
 @router.get("/retention", response_model=Retention, summary="Retention cohorts")
@@ -113,8 +85,8 @@ def retention(
     ``start_event``); ``retained[k]`` counts cohort users active (or doing ``return_event``)
     k periods later; ``null`` for periods that start after ``until``.
     """
-    last = _day("until", until) or dt.datetime.now(dt.UTC).date()
-    first = _day("since", since)
+    last = parse_day("until", until) or today()
+    first = parse_day("since", since)
     if first is None:
         first = _periods_back(last, period, periods)
     return state.analytics.retention(first, last, period, periods, start_event, return_event)
