@@ -25,7 +25,8 @@ from ._queue import EventQueue, InProcessQueue, NatsQueue
 from ._ratelimit import RateLimiter
 from ._readiness import ReadinessMonitor
 from ._redact import install_redaction
-from ._routes import browse, dlq, events, health, keys, metrics, stats, users
+from ._routes import browse, dlq, events, health, keys, metrics, posthog, segment, stats, users
+from ._routes._cors import AnyOriginCors
 from ._state import AppState
 from ._storage import Database, EventStore, upgrade
 from ._writer import BatchWriter, MeteredWriter
@@ -148,6 +149,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(browse.router)
     app.include_router(dlq.router)
     app.include_router(health.router)
+    app.include_router(posthog.router)
+    app.include_router(segment.router)
     if settings.metrics_access == "key":
         app.include_router(metrics.router, dependencies=[Depends(require("read"))])
     elif settings.metrics_access == "public":
@@ -156,6 +159,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_dashboard(app, settings)
     if settings.cors_origins:
         _allow_cors(app, settings.cors_origins)
+    # Outermost: the drop-in routes answer any origin, whatever EVANA_CORS_ORIGINS allows.
+    app.add_middleware(AnyOriginCors, prefixes=(*posthog.PREFIXES, *segment.PREFIXES))
     _document_batch_schema(app)
     return app
 

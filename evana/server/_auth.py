@@ -24,7 +24,7 @@ from ._keys import Scope, allows
 from ._state import AppState, get_state
 from ._storage import KeyRecord
 
-__all__ = ["require"]
+__all__ = ["admit", "require"]
 
 _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An evana API key.")
 _bearer = HTTPBearer(auto_error=False, description="The same API key as a bearer token.")
@@ -47,21 +47,41 @@ def require(scope: Scope) -> Callable[..., KeyRecord]:
         key = api_key or (bearer.credentials if bearer else None)
         cookie = request.cookies.get(SESSION_COOKIE) if key is None else None
         session = verify(cookie, state.keys) if cookie else None
-        record = session.record if session else state.keys.authenticate(key)
-        if state.limiter is not None:
-            try:
-                state.limiter.check(record.key_id)
-            except RateLimitedError:
-                state.metrics.requests_rate_limited.inc()
-                raise
-        if session is not None:
-            check_csrf(session, request.method, request.headers.get(CSRF_HEADER))
-        if not allows(record.scope, scope):
-            raise PermissionDeniedError(
-                f"this key has scope {record.scope!r}; {request.method} {request.url.path}"
-                f" needs scope {scope!r} (or 'admin')"
-            )
-        return record
+        if session is None:
+            return admit(state, key, scope, request)
+        _charge(state, session.record)
+        check_csrf(session, request.method, request.headers.get(CSRF_HEADER))
+        _check_scope(session.record, scope, request)
+        return session.record
 
     dependency.__name__ = f"require_{scope}"
     return dependency
+
+
+def admit(state: AppState, key: str | None, scope: Scope, request: Request) -> KeyRecord:
+    """Authenticate ``key`` (401), charge its rate limit (429), check its scope (403).
+
+    For routes whose key is not in a header: the PostHog and Segment formats carry it in the
+    body too, so they call this once the body is read.
+    """
+    record = state.keys.authenticate(key)
+    _charge(state, record)
+    _check_scope(record, scope, request)
+    return record
+
+
+def _charge(state: AppState, record: KeyRecord) -> None:
+    if state.limiter is not None:
+        try:
+            state.limiter.check(record.key_id)
+        except RateLimitedError:
+            state.metrics.requests_rate_limited.inc()
+            raise
+
+
+def _check_scope(record: KeyRecord, scope: Scope, request: Request) -> None:
+    if not allows(record.scope, scope):
+        raise PermissionDeniedError(
+            f"this key has scope {record.scope!r}; {request.method} {request.url.path}"
+            f" needs scope {scope!r} (or 'admin')"
+        )

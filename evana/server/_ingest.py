@@ -15,7 +15,7 @@ from evana.errors import (
 )
 from evana.schema import IngestResult
 
-from ._batch import EnvelopeError, ValidatedBatch, validate_batch
+from ._batch import EnvelopeError, NormalizedEvent, ValidatedBatch, validate_batch
 from ._cost import BodyBudget, ValidationGate, too_many_events
 from ._metrics import Metrics
 from ._queue import Batch, EventQueue
@@ -59,21 +59,7 @@ class IngestService:
         received_at = received_at or dt.datetime.now(dt.UTC)
         batch = await self.gate.run(self._validate, body, received_at)
         self.metrics.events_rejected.inc(len(batch.rejected))
-        if batch.events:
-            try:
-                await self.queue.publish(Batch.of(batch.events))
-            except (QueueError, TransientStorageError) as exc:
-                self.metrics.batches_refused.inc()
-                log.warning("batch refused, not durable: %s", exc)
-                raise ServiceUnavailableError(
-                    f"the batch could not be made durable, nothing was accepted: {exc}",
-                    retry_after=self.retry_after,
-                ) from None
-            except StorageError as exc:
-                self.metrics.batches_refused.inc()
-                log.error("batch refused by the database: %s", exc)
-                raise
-            self.metrics.events_accepted.inc(len(batch.events))
+        await self.publish(batch.events)
         return IngestResult(accepted=len(batch.events), rejected=batch.rejected)
 
     def _validate(self, body: bytes, received_at: dt.datetime) -> ValidatedBatch:
@@ -93,3 +79,23 @@ class IngestService:
                 f" {self.max_batch_events}: split it"
             )
         return batch
+
+    async def publish(self, events: list[NormalizedEvent]) -> None:
+        """Make validated ``events`` durable, or raise ServiceUnavailableError (503: none of
+        them was accepted) or StorageError. Every ingest route ends here."""
+        if not events:
+            return
+        try:
+            await self.queue.publish(Batch.of(events))
+        except (QueueError, TransientStorageError) as exc:
+            self.metrics.batches_refused.inc()
+            log.warning("batch refused, not durable: %s", exc)
+            raise ServiceUnavailableError(
+                f"the batch could not be made durable, nothing was accepted: {exc}",
+                retry_after=self.retry_after,
+            ) from None
+        except StorageError as exc:
+            self.metrics.batches_refused.inc()
+            log.error("batch refused by the database: %s", exc)
+            raise
+        self.metrics.events_accepted.inc(len(events))

@@ -10,11 +10,12 @@ from ._events import EventStore, WriteResult
 from ._keys import KeyRecord, KeyRepository
 from ._migrate import current_revision, head_revision, upgrade
 from ._rollups import RollupReader
-from ._tables import ALL_EVENTS, metadata
+from ._tables import ALL_EVENTS, PERSON_EVENTS, metadata
 
 __all__ = [
     "ALL_EVENTS",
     "COMPACT_AFTER",
+    "PERSON_EVENTS",
     "BitmapCache",
     "Database",
     "Erasure",

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from ._database import Database
 from ._rollups import Key
-from ._tables import ALL_EVENTS, events, rollups, users
+from ._tables import ALL_EVENTS, PERSON_EVENTS, events, rollups, users
 
 __all__ = ["Erasure", "erase_user", "user_events"]
 
@@ -88,11 +88,13 @@ def erase_user(db: Database, user_id: str) -> Erasure:
         if uid is None:
             return Erasure(user_id, 0, 0)
         removed: Counter[Key] = Counter()
+        deleted = 0
         for stamp, name in conn.execute(
             delete(events)
             .where(events.c.user_id == user_id)
             .returning(events.c.timestamp, events.c.event)
         ):
+            deleted += 1
             for key in _keys_of(stamp, name):
                 removed[key] += 1
         for key in _keys_holding(conn, uid):
@@ -106,11 +108,12 @@ def erase_user(db: Database, user_id: str) -> Erasure:
         kept = set() if db.dialect.single_writer else _keys_still_stored(conn, user_id)
         for key in keys:
             _rewrite_without(conn, key, rows[key], uid, removed[key], keep_user=key in kept)
-    erased = sum(count for (_, name), count in removed.items() if name == ALL_EVENTS)
-    return Erasure(user_id, erased, len(removed))
+    return Erasure(user_id, deleted, len(removed))
 
 
-def _keys_of(stamp: dt.datetime, name: str) -> tuple[Key, Key]:
+def _keys_of(stamp: dt.datetime, name: str) -> tuple[Key, ...]:
+    if name in PERSON_EVENTS:
+        return ()  # never in a rollup (see PERSON_EVENTS): nothing to take out, nothing kept
     day = stamp.astimezone(dt.UTC).date()
     return (day, name), (day, ALL_EVENTS)
 

@@ -11,7 +11,7 @@ from evana.server._batch import NormalizedEvent
 from ._compaction import compact, settle
 from ._database import Database
 from ._rollups import write_deltas
-from ._tables import ALL_EVENTS
+from ._tables import ALL_EVENTS, PERSON_EVENTS
 from ._users import UserIds
 
 __all__ = ["EventStore", "WriteResult"]
@@ -63,11 +63,26 @@ class EventStore:
         if not unique:
             return WriteResult(len(rows), 0)
         uids = self.users.resolve(row.user_id for row in unique)
+        # Person operations are stored like any event, in the same transaction, but their
+        # deltas are dropped: they count in no report. Split by name before storing, as the
+        # every-event delta of a day would otherwise count them.
+        counted = [row for row in unique if row.event not in PERSON_EVENTS]
+        persons = (
+            [row for row in unique if row.event in PERSON_EVENTS]
+            if len(counted) < len(unique)
+            else []
+        )
         with self.db.write() as conn:
-            deltas = self.db.dialect.store_events(conn, unique, uids)
+            deltas = self.db.dialect.store_events(conn, counted, uids) if counted else {}
+            quiet = self.db.dialect.store_events(conn, persons, uids) if persons else {}
             write_deltas(conn, deltas)
         self._housekeeping(deltas)
-        inserted = sum(d.events for (_, name), d in deltas.items() if name == ALL_EVENTS)
+        inserted = sum(
+            d.events
+            for part in (deltas, quiet)
+            for (_, name), d in part.items()
+            if name == ALL_EVENTS
+        )
         return WriteResult(len(rows), inserted)
 
     def _housekeeping(self, touched: Iterable[tuple[dt.date, str]]) -> None:

@@ -19,7 +19,7 @@ from evana.schema import MAX_NAME_LENGTH
 
 from ._types import JSONDocument, UTCDateTime
 
-__all__ = ["ALL_EVENTS", "api_keys", "events", "metadata", "rollups", "users"]
+__all__ = ["ALL_EVENTS", "PERSON_EVENTS", "api_keys", "events", "metadata", "rollups", "users"]
 
 metadata = MetaData(
     naming_convention={
@@ -52,6 +52,11 @@ users = Table(
 
 #: The key of the every-event rollup of a day (event names are never empty).
 ALL_EVENTS = ""
+
+#: Person operations (PostHog's names; Segment's identify, alias and group are stored under
+#: them): kept in ``events`` like any event, but never in a rollup, so they count in no report
+#: (DESIGN.md, "Persons": they link and describe users, they are not activity).
+PERSON_EVENTS = frozenset({"$identify", "$create_alias", "$set", "$groupidentify"})
 
 #: Per-day rollups, as append-only deltas: each write adds one row per (day, event) it touched
 #: holding the number of newly inserted events and a roaring bitmap of their users' uids; a

@@ -1,0 +1,171 @@
+"""PostHog's capture routes, and the start-up calls posthog-js makes, for its SDKs unchanged.
+
+``/batch``, ``/e``, ``/i/v0/e`` and ``/capture`` (each with or without the trailing slash, as
+the SDKs differ) read PostHog's format with :mod:`evana.server._wire.posthog` and publish
+through the same durable path as ``POST /v1/events``; ``200 {"status": 1}`` means durable.
+``/flags``, ``/decide`` and ``/array/<token>/config`` answer that no flag, survey, recording
+or other remote feature is on, so a page loading posthog-js logs no error.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import uuid
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse, Response
+
+from evana.errors import AuthenticationError
+from evana.server._auth import admit
+from evana.server._body import read_body
+from evana.server._errors import ERROR_RESPONSES
+from evana.server._state import AppState, get_state
+from evana.server._wire import accept, key_from_headers, posthog
+
+__all__ = ["CAPTURE_PATHS", "PREFIXES", "router"]
+
+router = APIRouter(tags=["posthog"])
+
+#: Where PostHog's SDKs send events (each also with a trailing slash).
+CAPTURE_PATHS = ("/batch", "/e", "/i/v0/e", "/capture")
+#: Paths answering any origin's CORS preflight (see ``_cors``).
+PREFIXES = (*(f"{p}/" for p in CAPTURE_PATHS), "/flags/", "/decide/", "/array/")
+
+_CAPTURED = {"status": 1}
+
+#: posthog-js reads these from its remote config: nothing is on, and batches may be gzip-js.
+_REMOTE_CONFIG: dict[str, Any] = {
+    "supportedCompression": ["gzip", "gzip-js"],
+    "hasFeatureFlags": False,
+    "autocapture_opt_out": False,
+    "autocaptureExceptions": False,
+    "captureDeadClicks": False,
+    "capturePerformance": False,
+    "defaultIdentifiedOnly": True,
+    "elementsChainAsString": True,
+    "errorTracking": {"autocaptureExceptions": False, "suppressionRules": []},
+    "heatmaps": False,
+    "sessionRecording": False,
+    "siteApps": [],
+    "surveys": False,
+    "toolbarParams": {},
+}
+
+
+async def capture(request: Request, state: Annotated[AppState, Depends(get_state)]) -> JSONResponse:
+    """Receive PostHog events (any body shape and compression its SDKs send)."""
+    received_at = dt.datetime.now(dt.UTC)
+    limit = max(state.settings.max_body_bytes, posthog.MIN_BODY_LIMIT)
+    query = dict(request.query_params)
+    if request.method == "GET":  # the image-pixel fallback: the body travels as ?data=
+        body = request.url.query.encode()
+    else:
+        body = await read_body(
+            request.stream(),
+            encoding=request.headers.get("content-encoding"),
+            limit=limit,
+            declared=request.headers.get("content-length"),
+        )
+    content_type = request.headers.get("content-type")
+    if request.method == "GET":
+        content_type = "application/x-www-form-urlencoded"
+    payload = await posthog.decode(body, content_type=content_type, query=query, limit=limit)
+    decoded = posthog.read(
+        payload,
+        query=query,
+        headers_key=key_from_headers(request.headers),
+        received_at=received_at,
+    )
+    if decoded.key is None:
+        raise AuthenticationError(
+            "missing API key: send an evana ingest key as the SDK's project key (api_key or"
+            " token) or as Authorization: Bearer"
+        )
+    admit(state, decoded.key, "ingest", request)
+    await accept(state.ingest, decoded, source="posthog", received_at=received_at)
+    return JSONResponse(_CAPTURED)
+
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": 'Durable: `{"status": 1}`'},
+    400: {"description": "Nothing in the body can be read"},
+    **ERROR_RESPONSES,
+    413: {"description": "Over the size limit (20 MB, or EVANA_MAX_BODY_BYTES if larger)"},
+}
+
+for _path in CAPTURE_PATHS:
+    for _variant in (_path, f"{_path}/"):
+        router.add_api_route(
+            _variant,
+            capture,
+            methods=["POST", "GET"],
+            summary=f"PostHog capture ({_path})",
+            responses=_RESPONSES,
+            include_in_schema=_variant == _path,
+            response_class=JSONResponse,
+        )
+
+
+def _flags_answer() -> dict[str, Any]:
+    return {
+        "flags": {},
+        "featureFlags": {},
+        "featureFlagPayloads": {},
+        "errorsWhileComputingFlags": False,
+        "quotaLimited": [],
+        "requestId": str(uuid.uuid4()),
+    }
+
+
+async def flags() -> JSONResponse:
+    """posthog-js's feature flags call: no flag is defined."""
+    return JSONResponse(_flags_answer())
+
+
+async def decide() -> JSONResponse:
+    """Older posthog-js releases' start-up call: no flag, and no remote feature on."""
+    return JSONResponse(
+        {**_REMOTE_CONFIG, **_flags_answer(), "config": {}, "isAuthenticated": False}
+    )
+
+
+async def remote_config(token: str) -> JSONResponse:
+    """posthog-js's remote config: nothing on."""
+    return JSONResponse({"token": token, **_REMOTE_CONFIG})
+
+
+async def remote_config_js(token: str) -> Response:
+    """The same remote config, as the script posthog-js may load instead of the JSON."""
+    config = json.dumps({"token": token, **_REMOTE_CONFIG})
+    script = (
+        "(function(){window._POSTHOG_REMOTE_CONFIG=window._POSTHOG_REMOTE_CONFIG||{};"
+        f"window._POSTHOG_REMOTE_CONFIG[{json.dumps(token)}]={{config:{config},siteApps:[]}};"
+        "})();"
+    )
+    return Response(script, media_type="application/javascript")
+
+
+for _path in ("/flags", "/flags/"):
+    router.add_api_route(
+        _path,
+        flags,
+        methods=["POST", "GET"],
+        include_in_schema=_path == "/flags",
+        summary="PostHog feature flags (none)",
+    )
+for _path in ("/decide", "/decide/"):
+    router.add_api_route(
+        _path,
+        decide,
+        methods=["POST", "GET"],
+        include_in_schema=_path == "/decide",
+        summary="PostHog start-up configuration (nothing on)",
+    )
+router.add_api_route(
+    "/array/{token}/config", remote_config, methods=["GET"], summary="PostHog remote config"
+)
+router.add_api_route(
+    "/array/{token}/config.js", remote_config_js, methods=["GET"], include_in_schema=False
+)

@@ -1,0 +1,82 @@
+"""Segment's HTTP tracking API routes (RudderStack's SDKs use them too), for its SDKs unchanged.
+
+Each reads Segment's format with :mod:`evana.server._wire.segment` and publishes through the
+same durable path as ``POST /v1/events``; ``200 {"success": true}`` means durable.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import JSONResponse
+
+from evana.errors import AuthenticationError
+from evana.server._auth import admit
+from evana.server._body import read_body
+from evana.server._errors import ERROR_RESPONSES
+from evana.server._state import AppState, get_state
+from evana.server._wire import GZIP_MAGIC, accept, gunzip, json_body, key_from_headers, segment
+
+__all__ = ["PREFIXES", "router"]
+
+router = APIRouter(tags=["segment"])
+
+#: Paths answering any origin's CORS preflight (see ``_cors``).
+PREFIXES = tuple(f"/v1/{kind}" for kind in ("batch", *segment.TYPES))
+
+_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"description": 'Durable: `{"success": true}`'},
+    400: {"description": "Nothing in the body can be read"},
+    **ERROR_RESPONSES,
+    413: {"description": "Over the size limit (500 KB, or EVANA_MAX_BODY_BYTES if larger)"},
+}
+
+
+async def _receive(request: Request, state: AppState, kind: str | None) -> JSONResponse:
+    received_at = dt.datetime.now(dt.UTC)
+    limit = max(state.settings.max_body_bytes, segment.MIN_BODY_LIMIT)
+    body = await read_body(
+        request.stream(),
+        encoding=request.headers.get("content-encoding"),
+        limit=limit,
+        declared=request.headers.get("content-length"),
+    )
+    if body.startswith(GZIP_MAGIC):
+        body = await gunzip(body, limit)
+    decoded = segment.read(
+        json_body(body), kind=kind, headers_key=key_from_headers(request.headers)
+    )
+    if decoded.key is None:
+        raise AuthenticationError(
+            "missing API key: send an evana ingest key as the SDK's write key"
+            " (writeKey, Basic auth, X-Write-Key) or as Authorization: Bearer"
+        )
+    admit(state, decoded.key, "ingest", request)
+    await accept(state.ingest, decoded, source="segment", received_at=received_at)
+    return JSONResponse({"success": True})
+
+
+def _route(kind: str | None) -> Any:
+    async def receive(
+        request: Request, state: Annotated[AppState, Depends(get_state)]
+    ) -> JSONResponse:
+        return await _receive(request, state, kind)
+
+    receive.__name__ = f"segment_{kind or 'batch'}"
+    receive.__doc__ = (
+        "Receive a batch of Segment messages." if kind is None else f"Receive a Segment {kind}."
+    )
+    return receive
+
+
+for _kind in (None, *segment.TYPES):
+    router.add_api_route(
+        f"/v1/{_kind or 'batch'}",
+        _route(_kind),
+        methods=["POST"],
+        summary=f"Segment {_kind or 'batch'}",
+        responses=_RESPONSES,
+        response_class=JSONResponse,
+    )
