@@ -16,6 +16,7 @@ RudderStack's SDKs speak it too. Mapping:
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
@@ -79,7 +80,11 @@ def _body_key(payload: Mapping[str, Any], items: list[Any]) -> str | None:
 
 
 def _message(
-    index: int, item: Mapping[str, Any], kind: str, batch_context: Any, batch_sent_at: Any
+    index: int,
+    item: Mapping[str, Any],
+    kind: str,
+    batch_context: Any,
+    batch_sent_at: dt.datetime | None,
 ) -> Message:
     user = text_id(item.get("userId")) or text_id(item.get("anonymousId"))
     properties = _properties(item, kind)
@@ -96,7 +101,7 @@ def _message(
     clock = None
     if stamp is not None:
         event["timestamp"] = stamp
-        clock = instant(item.get("sentAt")) or instant(batch_sent_at)
+        clock = instant(item.get("sentAt")) or batch_sent_at
     return Message(index, event, clock)
 
 
