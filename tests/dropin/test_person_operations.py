@@ -10,8 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
 
-from evana.schema import NormalizedEvent
 from evana.server._analytics import AnalyticsService
+from evana.server._batch import NormalizedEvent
 from evana.server._storage import PERSON_EVENTS, EventStore, erase_user
 from evana.server._wire import segment
 from tests.server.test_analytics import (

@@ -1,9 +1,10 @@
 """Messages of a foreign format → validated evana events → the one durable ingest path.
 
-Validation is the event contract's (``validate_events``), on the mapped event dicts; publishing is ``IngestService.publish``,
-the very call ``POST /v1/events`` ends in, so the queue, the worker, the dead-letter queue and
-their drills cover these routes unchanged. An invalid message is dropped on its own, counted in
-``evana_events_rejected_total`` and logged with its reason; the rest are kept.
+Validation is the event contract's (``validate_events``) on the mapped event dicts; publishing
+is ``IngestService.publish``, the very call ``POST /v1/events`` ends in, so the queue, the
+worker, the dead-letter queue and their drills cover these routes unchanged. An invalid message
+is dropped on its own, counted in ``evana_events_rejected_total`` and logged with its reason;
+the rest are kept.
 """
 
 from __future__ import annotations
