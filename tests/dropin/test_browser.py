@@ -1,0 +1,126 @@
+"""The real posthog-js, from the npm registry, in a real headless Chromium, sending to evana.
+
+The page is served from another origin than evana's (another port), as a customer's site is,
+so CORS preflights are part of the test. The console must show no error and no request may
+fail: every start-up call posthog-js makes gets a well-formed answer.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import functools
+import http.server
+import shutil
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import Target, users
+
+FIXTURES = Path(__file__).parent / "fixtures"
+CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+playwright_api = pytest.importorskip("playwright.sync_api")
+pytestmark = pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="no Chromium at /usr/bin")
+
+PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>shop</title><link rel="icon" href="data:,">
+<script src="/posthog.js"></script></head>
+<body><button id="buy">Buy</button>
+<script>
+  posthog.init(%(key)r, {
+    api_host: %(host)r,
+    autocapture: false,
+    capture_pageview: true,
+    persistence: "memory",
+    opt_out_useragent_filter: true,  // headless Chromium says "HeadlessChrome": not a bot here
+    bootstrap: {distinctID: %(user)r, isIdentifiedID: true},
+    loaded: () => { window.posthogLoaded = true; },
+  });
+  document.getElementById("buy").addEventListener("click", () => {
+    posthog.capture(%(event)r, {plan: "pro", price: 12.5});
+  });
+</script></body></html>
+"""
+
+
+@contextlib.contextmanager
+def site(root: Path) -> Iterator[str]:
+    """A static site on its own port: another origin than evana's."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    handler.log_message = lambda *_args: None  # type: ignore[attr-defined]
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def test_posthog_js_captures_into_evana_with_a_clean_console(
+    target: Target, tmp_path: Path
+) -> None:
+    u = users()
+    user, event = f"{u}browser", f"bought-{u}"
+    shutil.copy(FIXTURES / "posthog-js.array.no-external.js", tmp_path / "posthog.js")
+    (tmp_path / "index.html").write_text(
+        PAGE % {"key": target.ingest, "host": target.url, "user": user, "event": event}
+    )
+    problems: list[str] = []
+    with site(tmp_path) as origin, playwright_api.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.on(
+                "console",
+                lambda m: (
+                    m.type in ("error", "warning")
+                    and problems.append(f"console {m.type}: {m.text}")
+                ),
+            )
+            page.on("pageerror", lambda e: problems.append(f"page error: {e}"))
+            page.on(
+                "requestfailed",
+                lambda r: problems.append(f"failed: {r.method} {r.url} {r.failure}"),
+            )
+            page.on(
+                "response",
+                lambda r: (
+                    r.status >= 400
+                    and problems.append(f"HTTP {r.status}: {r.request.method} {r.url}")
+                ),
+            )
+            page.goto(f"{origin}/index.html")
+            page.wait_for_function("window.posthogLoaded === true", timeout=15_000)
+            page.click("#buy")
+            page.click("#buy")
+            rows = target.wait_rows(u, 3, timeout=30)  # posthog-js sends every few seconds
+            page.close(run_before_unload=True)
+        finally:
+            browser.close()
+    assert problems == []
+    names = sorted(r.event for r in rows)
+    assert names == ["$pageview", event, event]
+    assert {r.user_id for r in rows} == {user}
+    bought = next(r for r in rows if r.event == event)
+    assert bought.properties is not None
+    assert bought.properties["plan"] == "pro"
+    assert bought.properties["$lib"] == "web"
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    top = target.report("top-events", since=today, until=today, limit=1000)["events"]
+    assert {"event": event, "count": 2, "users": 1} in top
