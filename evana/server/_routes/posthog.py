@@ -100,12 +100,14 @@ for _path in CAPTURE_PATHS:
         router.add_api_route(
             _variant,
             capture,
-            methods=["POST", "GET"],
+            methods=["POST"],
             summary=f"PostHog capture ({_path})",
             responses=_RESPONSES,
             include_in_schema=_variant == _path,
             response_class=JSONResponse,
         )
+        # The image-pixel fallback of old posthog-js releases: the body as ?data=.
+        router.add_api_route(_variant, capture, methods=["GET"], include_in_schema=False)
 
 
 def _flags_answer() -> dict[str, Any]:
@@ -151,18 +153,20 @@ for _path in ("/flags", "/flags/"):
     router.add_api_route(
         _path,
         flags,
-        methods=["POST", "GET"],
+        methods=["POST"],
         include_in_schema=_path == "/flags",
         summary="PostHog feature flags (none)",
     )
+    router.add_api_route(_path, flags, methods=["GET"], include_in_schema=False)
 for _path in ("/decide", "/decide/"):
     router.add_api_route(
         _path,
         decide,
-        methods=["POST", "GET"],
+        methods=["POST"],
         include_in_schema=_path == "/decide",
         summary="PostHog start-up configuration (nothing on)",
     )
+    router.add_api_route(_path, decide, methods=["GET"], include_in_schema=False)
 router.add_api_route(
     "/array/{token}/config", remote_config, methods=["GET"], summary="PostHog remote config"
 )
