@@ -5,9 +5,12 @@ endpoint added without a row here fails the suite.
 
 from __future__ import annotations
 
+import base64
 import itertools
+import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 import pytest
@@ -27,6 +30,7 @@ class Endpoint:
     url: str  # a concrete URL of it
     scope: str  # ingest, read, admin, or PUBLIC
     ok: int = 200
+    body: Any = None  # what a POST sends (default: a /v1/events batch)
 
 
 _EVENT = {"event": "view", "user_id": "matrix-user", "timestamp": "2026-11-02T10:00:00Z"}
@@ -62,6 +66,28 @@ ENDPOINTS = [
     Endpoint("GET", "/docs", "/docs", PUBLIC),
     Endpoint("GET", "/redoc", "/redoc", PUBLIC),
     Endpoint("GET", "/openapi.json", "/openapi.json", PUBLIC),
+]
+
+# The drop-in routes of PostHog's and Segment's SDKs (their keys may also sit in the body: see
+# tests/dropin). posthog-js's start-up calls are public: they answer that nothing is on.
+_POSTHOG_EVENT = {"event": "view", "distinct_id": "matrix-user"}
+_PIXEL = base64.b64encode(json.dumps(_POSTHOG_EVENT).encode()).decode()
+for _path in ("/batch", "/e", "/i/v0/e", "/capture"):
+    for _route in (_path, f"{_path}/"):
+        ENDPOINTS += [
+            Endpoint("POST", _route, _route, "ingest", body={"batch": [_POSTHOG_EVENT]}),
+            Endpoint("GET", _route, f"{_route}?data={_PIXEL}", "ingest"),
+        ]
+for _route in ("/flags", "/flags/", "/decide", "/decide/"):
+    ENDPOINTS += [Endpoint(m, _route, _route, PUBLIC) for m in ("GET", "POST")]
+ENDPOINTS += [
+    Endpoint("GET", "/array/{token}/config", "/array/phc_x/config", PUBLIC),
+    Endpoint("GET", "/array/{token}/config.js", "/array/phc_x/config.js", PUBLIC),
+    Endpoint("POST", "/v1/batch", "/v1/batch", "ingest", body={"batch": []}),
+    *(
+        Endpoint("POST", f"/v1/{kind}", f"/v1/{kind}", "ingest", body={"userId": "matrix-user"})
+        for kind in ("track", "page", "screen", "identify", "alias", "group")
+    ),
 ]
 
 SCOPES = ("ingest", "read", "admin")
@@ -107,9 +133,10 @@ def expected(endpoint: Endpoint, credential: str) -> int:
 
 
 def call(client: httpx.Client, endpoint: Endpoint, headers: dict[str, str]) -> httpx.Response:
-    body: dict[str, object] | None = None
+    body: Any = None
     if endpoint.method == "POST":
         body = {"scope": "ingest"} if endpoint.route == "/v1/keys" else {"events": [_EVENT]}
+        body = endpoint.body or body
     return client.request(endpoint.method, endpoint.url, json=body, headers=headers)
 
 
@@ -118,10 +145,20 @@ def declared_routes(api: Api) -> set[tuple[str, str]]:
     builds even when it does not serve it) plus the docs pages, which are plain routes."""
     app = api.client.app  # type: ignore[attr-defined]
     routes = {(m.upper(), path) for path, ops in app.openapi()["paths"].items() for m in ops}
-    for route in app.routes:
+    for route in _routes(app.routes):
         if isinstance(route, Route) and not route.include_in_schema:
             routes |= {(m, route.path) for m in route.methods or () if m != "HEAD"}
     return routes
+
+
+def _routes(routes: list[Any]) -> Iterator[Any]:
+    """Every route, those of included routers too (FastAPI >= 0.165 keeps them nested)."""
+    for route in routes:
+        nested = getattr(route, "original_router", None)
+        if nested is not None:
+            yield from _routes(nested.routes)
+        else:
+            yield route
 
 
 def run_matrix(api: Api, endpoints: list[Endpoint]) -> int:

@@ -57,10 +57,15 @@ _REMOTE_CONFIG: dict[str, Any] = {
 async def capture(request: Request, state: Annotated[AppState, Depends(get_state)]) -> JSONResponse:
     """Receive PostHog events (any body shape and compression its SDKs send)."""
     received_at = dt.datetime.now(dt.UTC)
+    # A key in a header is checked before the body is read; one in the body, once it is.
+    header_key = key_from_headers(request.headers)
+    if header_key is not None:
+        admit(state, header_key, "ingest", request)
     limit = max(state.settings.max_body_bytes, posthog.MIN_BODY_LIMIT)
     query = dict(request.query_params)
+    content_type = request.headers.get("content-type")
     if request.method == "GET":  # the image-pixel fallback: the body travels as ?data=
-        body = request.url.query.encode()
+        body, content_type = request.url.query.encode(), "application/x-www-form-urlencoded"
     else:
         body = await read_body(
             request.stream(),
@@ -68,22 +73,15 @@ async def capture(request: Request, state: Annotated[AppState, Depends(get_state
             limit=limit,
             declared=request.headers.get("content-length"),
         )
-    content_type = request.headers.get("content-type")
-    if request.method == "GET":
-        content_type = "application/x-www-form-urlencoded"
     payload = await posthog.decode(body, content_type=content_type, query=query, limit=limit)
-    decoded = posthog.read(
-        payload,
-        query=query,
-        headers_key=key_from_headers(request.headers),
-        received_at=received_at,
-    )
-    if decoded.key is None:
-        raise AuthenticationError(
-            "missing API key: send an evana ingest key as the SDK's project key (api_key or"
-            " token) or as Authorization: Bearer"
-        )
-    admit(state, decoded.key, "ingest", request)
+    decoded = posthog.read(payload, query=query, received_at=received_at)
+    if header_key is None:
+        if decoded.key is None:
+            raise AuthenticationError(
+                "missing API key: send an evana ingest key as the SDK's project key (api_key"
+                " or token) or as Authorization: Bearer"
+            )
+        admit(state, decoded.key, "ingest", request)
     await accept(state.ingest, decoded, source="posthog", received_at=received_at)
     return JSONResponse(_CAPTURED)
 

@@ -36,6 +36,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 async def _receive(request: Request, state: AppState, kind: str | None) -> JSONResponse:
     received_at = dt.datetime.now(dt.UTC)
+    # A key in a header is checked before the body is read; one in the body, once it is.
+    header_key = key_from_headers(request.headers)
+    if header_key is not None:
+        admit(state, header_key, "ingest", request)
     limit = max(state.settings.max_body_bytes, segment.MIN_BODY_LIMIT)
     body = await read_body(
         request.stream(),
@@ -45,15 +49,14 @@ async def _receive(request: Request, state: AppState, kind: str | None) -> JSONR
     )
     if body.startswith(GZIP_MAGIC):
         body = await gunzip(body, limit)
-    decoded = segment.read(
-        json_body(body), kind=kind, headers_key=key_from_headers(request.headers)
-    )
-    if decoded.key is None:
-        raise AuthenticationError(
-            "missing API key: send an evana ingest key as the SDK's write key"
-            " (writeKey, Basic auth, X-Write-Key) or as Authorization: Bearer"
-        )
-    admit(state, decoded.key, "ingest", request)
+    decoded = segment.read(json_body(body), kind=kind)
+    if header_key is None:
+        if decoded.key is None:
+            raise AuthenticationError(
+                "missing API key: send an evana ingest key as the SDK's write key"
+                " (writeKey, Basic auth, X-Write-Key) or as Authorization: Bearer"
+            )
+        admit(state, decoded.key, "ingest", request)
     await accept(state.ingest, decoded, source="segment", received_at=received_at)
     return JSONResponse({"success": True})
 

@@ -123,7 +123,7 @@ def instant(value: Any) -> dt.datetime | None:
 
 def key_from_headers(headers: Mapping[str, str]) -> str | None:
     """The key in ``Authorization`` (``Bearer <key>``, or Basic with the key as the user name,
-    as Segment's SDKs send it) or in Segment's ``X-Write-Key``.
+    as Segment's SDKs send it), in Segment's ``X-Write-Key``, or in evana's own ``X-API-Key``.
 
     >>> key_from_headers({"authorization": "Basic " + base64.b64encode(b"k1:").decode()})
     'k1'
@@ -139,4 +139,7 @@ def key_from_headers(headers: Mapping[str, str]) -> str | None:
         except (binascii.Error, UnicodeDecodeError):
             return None
         return user.partition(":")[0] or None
-    return headers.get("x-write-key", "").strip() or None
+    for name in ("x-write-key", "x-api-key"):
+        if key := headers.get(name, "").strip():
+            return key
+    return None

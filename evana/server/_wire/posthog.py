@@ -66,14 +66,12 @@ async def decode(
     return json_body(body)
 
 
-def read(
-    payload: Any, *, query: Mapping[str, str], headers_key: str | None, received_at: dt.datetime
-) -> Decoded:
-    """Turn a parsed body into messages, and find the key it names.
+def read(payload: Any, *, query: Mapping[str, str], received_at: dt.datetime) -> Decoded:
+    """Turn a parsed body into messages, and find the key it names (if any).
 
     >>> now = dt.datetime(2026, 11, 2, 12, tzinfo=dt.UTC)
     >>> out = read([{"event": "signup", "distinct_id": 42, "properties": {"token": "k"}}],
-    ...            query={}, headers_key=None, received_at=now)
+    ...            query={}, received_at=now)
     >>> out.key, out.messages[0].event["user_id"], out.messages[0].event["properties"]
     ('k', '42', None)
     """
@@ -90,7 +88,7 @@ def read(
     sent_at = instant(envelope.get("sent_at"))
     if sent_at is None:
         sent_at = instant(query.get("sent_at") or query.get("_"))
-    out = Decoded(key=_body_key(envelope, items) or headers_key)
+    out = Decoded(key=_body_key(envelope, items))
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
             out.dropped.append(Dropped(index, "not a JSON object"))

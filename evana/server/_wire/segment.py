@@ -39,12 +39,11 @@ TYPES: dict[str, str | None] = {
 }
 
 
-def read(payload: Any, *, kind: str | None, headers_key: str | None) -> Decoded:
+def read(payload: Any, *, kind: str | None) -> Decoded:
     """Turn a parsed body into messages. ``kind`` is the single-type route's type (None for
     ``/v1/batch``, where each message says its own).
 
-    >>> out = read({"userId": "u1", "event": "Signed Up", "writeKey": "k"}, kind="track",
-    ...            headers_key=None)
+    >>> out = read({"userId": "u1", "event": "Signed Up", "writeKey": "k"}, kind="track")
     >>> out.key, out.messages[0].event["event"], out.messages[0].event["user_id"]
     ('k', 'Signed Up', 'u1')
     """
@@ -58,7 +57,7 @@ def read(payload: Any, *, kind: str | None, headers_key: str | None) -> Decoded:
         items = [payload]
     batch_context = payload.get("context") if kind is None else None
     sent_at = instant(payload.get("sentAt"))
-    out = Decoded(key=_body_key(payload, items) or headers_key)
+    out = Decoded(key=_body_key(payload, items))
     for index, item in enumerate(items):
         if not isinstance(item, Mapping):
             out.dropped.append(Dropped(index, "not a JSON object"))
