@@ -88,6 +88,8 @@ def test_ingest_small(tmp_path: Path, services: Services) -> None:
     )
     assert data["evana"]["exact"]
     assert data["evana"]["accepted"] == 30000
+    assert data["posthog"]["exact"]
+    assert data["posthog"]["accepted"] == 30000
     assert data["raw_copy_events_per_second"] > 0
     assert data["row_by_row_events_per_second"] > 0
 
