@@ -1,4 +1,5 @@
-"""The real posthog-js, from the npm registry, in a real headless Chromium, sending to evana.
+"""The real posthog-js and analytics.js, from the npm registry, in a real headless Chromium,
+sending to evana.
 
 The page is served from another origin than evana's (another port), as a customer's site is,
 so CORS preflights are part of the test. The console must show no error and no request may
@@ -15,6 +16,7 @@ import shutil
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -72,17 +74,12 @@ def site(root: Path) -> Iterator[str]:
         server.server_close()
 
 
-def test_posthog_js_captures_into_evana_with_a_clean_console(
-    target: Target, tmp_path: Path
-) -> None:
-    u = users()
-    user, event = f"{u}browser", f"bought-{u}"
-    shutil.copy(FIXTURES / "posthog-js.array.no-external.js", tmp_path / "posthog.js")
-    (tmp_path / "index.html").write_text(
-        PAGE % {"key": target.ingest, "host": target.url, "user": user, "event": event}
-    )
+@contextlib.contextmanager
+def browser_page(root: Path) -> Iterator[tuple[Any, str, list[str]]]:
+    """A Chromium page, the site's origin, and every console error or warning, page error,
+    failed request and HTTP error the page met."""
     problems: list[str] = []
-    with site(tmp_path) as origin, playwright_api.sync_playwright() as pw:
+    with site(root) as origin, playwright_api.sync_playwright() as pw:
         browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)
         try:
             page = browser.new_page()
@@ -105,14 +102,27 @@ def test_posthog_js_captures_into_evana_with_a_clean_console(
                     and problems.append(f"HTTP {r.status}: {r.request.method} {r.url}")
                 ),
             )
-            page.goto(f"{origin}/index.html")
-            page.wait_for_function("window.posthogLoaded === true", timeout=15_000)
-            page.click("#buy")
-            page.click("#buy")
-            rows = target.wait_rows(u, 3, timeout=30)  # posthog-js sends every few seconds
-            page.close(run_before_unload=True)
+            yield page, origin, problems
         finally:
             browser.close()
+
+
+def test_posthog_js_captures_into_evana_with_a_clean_console(
+    target: Target, tmp_path: Path
+) -> None:
+    u = users()
+    user, event = f"{u}browser", f"bought-{u}"
+    shutil.copy(FIXTURES / "posthog-js.array.no-external.js", tmp_path / "posthog.js")
+    (tmp_path / "index.html").write_text(
+        PAGE % {"key": target.ingest, "host": target.url, "user": user, "event": event}
+    )
+    with browser_page(tmp_path) as (page, origin, problems):
+        page.goto(f"{origin}/index.html")
+        page.wait_for_function("window.posthogLoaded === true", timeout=15_000)
+        page.click("#buy")
+        page.click("#buy")
+        rows = target.wait_rows(u, 3, timeout=30)  # posthog-js sends every few seconds
+        page.close(run_before_unload=True)
     assert problems == []
     names = sorted(r.event for r in rows)
     assert names == ["$pageview", event, event]
@@ -124,3 +134,52 @@ def test_posthog_js_captures_into_evana_with_a_clean_console(
     today = dt.datetime.now(dt.UTC).date().isoformat()
     top = target.report("top-events", since=today, until=today, limit=1000)["events"]
     assert {"event": event, "count": 2, "users": 1} in top
+
+
+SEGMENT_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>shop</title><link rel="icon" href="data:,">
+<script src="/analytics.js"></script></head>
+<body><button id="buy">Buy</button>
+<script>
+  const host = %(host)r.replace(/^https?:\\/\\//, "");
+  const analytics = AnalyticsNext.AnalyticsBrowser.load({
+    writeKey: %(key)r,
+    // Settings inline: nothing is fetched from Segment's CDN.
+    cdnSettings: {integrations: {"Segment.io": {
+      apiKey: %(key)r, apiHost: host + "/v1", protocol: "http",
+    }}},
+  });
+  analytics.identify(%(user)r, {plan: "pro"});
+  analytics.page("Docs", "Pricing");
+  document.getElementById("buy").addEventListener("click", () => {
+    analytics.track(%(event)r, {price: 12.5});
+  });
+  analytics.ready(() => { window.segmentReady = true; });
+</script></body></html>
+"""
+
+
+def test_analytics_js_sends_into_evana_with_a_clean_console(target: Target, tmp_path: Path) -> None:
+    u = users()
+    user, event = f"{u}browser", f"Bought {u}"
+    shutil.copy(FIXTURES / "analytics-next.umd.js", tmp_path / "analytics.js")
+    (tmp_path / "index.html").write_text(
+        SEGMENT_PAGE % {"key": target.ingest, "host": target.url, "user": user, "event": event}
+    )
+    with browser_page(tmp_path) as (page, origin, problems):
+        page.goto(f"{origin}/index.html")
+        page.wait_for_function("window.segmentReady === true", timeout=15_000)
+        page.click("#buy")
+        rows = target.wait_rows(u, 3, timeout=30)
+    assert problems == []
+    by_event = {r.event: r for r in rows}
+    assert set(by_event) == {"$identify", "$pageview", event}
+    assert {r.user_id for r in rows} == {user}
+    assert by_event["$identify"].properties is not None
+    assert by_event["$identify"].properties["$set"] == {"plan": "pro"}
+    assert by_event["$pageview"].properties is not None
+    assert by_event["$pageview"].properties["name"] == "Pricing"
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    top = target.report("top-events", since=today, until=today, limit=1000)["events"]
+    assert {"event": event, "count": 1, "users": 1} in top
+    assert all(row["event"] != "$identify" for row in top)  # a person operation

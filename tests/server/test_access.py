@@ -84,9 +84,10 @@ ENDPOINTS += [
     Endpoint("GET", "/array/{token}/config", "/array/phc_x/config", PUBLIC),
     Endpoint("GET", "/array/{token}/config.js", "/array/phc_x/config.js", PUBLIC),
     Endpoint("POST", "/v1/batch", "/v1/batch", "ingest", body={"batch": []}),
+    Endpoint("POST", "/v1/b", "/v1/b", "ingest", body={"batch": []}),
     *(
         Endpoint("POST", f"/v1/{kind}", f"/v1/{kind}", "ingest", body={"userId": "matrix-user"})
-        for kind in ("track", "page", "screen", "identify", "alias", "group")
+        for kind in ("track", "page", "screen", "identify", "alias", "group", *"tpsiag")
     ),
 ]
 

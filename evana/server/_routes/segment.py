@@ -23,8 +23,18 @@ __all__ = ["PREFIXES", "router"]
 
 router = APIRouter(tags=["segment"])
 
+#: Segment's one-letter route of each type, as analytics.js uses them (``/v1/t`` for track).
+SHORT = {
+    None: "b",
+    "track": "t",
+    "page": "p",
+    "screen": "s",
+    "identify": "i",
+    "alias": "a",
+    "group": "g",
+}
 #: Paths answering any origin's CORS preflight (see ``_cors``).
-PREFIXES = tuple(f"/v1/{kind}" for kind in ("batch", *segment.TYPES))
+PREFIXES = tuple(f"/v1/{kind}" for kind in ("batch", *segment.TYPES, *SHORT.values()))
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": 'Durable: `{"success": true}`'},
@@ -75,11 +85,16 @@ def _route(kind: str | None) -> Any:
 
 
 for _kind in (None, *segment.TYPES):
+    _receive_kind = _route(_kind)
     router.add_api_route(
         f"/v1/{_kind or 'batch'}",
-        _route(_kind),
+        _receive_kind,
         methods=["POST"],
         summary=f"Segment {_kind or 'batch'}",
         responses=_RESPONSES,
         response_class=JSONResponse,
+    )
+    # analytics.js posts to the one-letter forms of Segment's API (/v1/t, /v1/p, /v1/b, ...).
+    router.add_api_route(
+        f"/v1/{SHORT[_kind]}", _receive_kind, methods=["POST"], include_in_schema=False
     )

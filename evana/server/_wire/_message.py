@@ -12,6 +12,7 @@ import base64
 import binascii
 import datetime as dt
 import math
+import re
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -31,6 +32,11 @@ __all__ = [
 #: Namespace of the UUIDv5 ids given to messages whose id is not a UUID (Segment's analytics.js
 #: sends ``ajs-next-…``). Fixed forever: changing it would make a retried message count twice.
 WIRE_ID_NAMESPACE = uuid.UUID("b3c0a0de-5e6f-4d1c-9a7e-0d2f1e3c4b5a")
+
+
+_CANONICAL_UUID = re.compile(
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
+)
 
 
 @dataclass(slots=True)
@@ -91,6 +97,8 @@ def event_id(value: Any) -> str | None:
     """
     if value is None or value == "":
         return None
+    if type(value) is str and _CANONICAL_UUID.match(value):
+        return value  # nearly every SDK's id: validation reads it, no need to here
     text = str(value) if isinstance(value, int | str) and not isinstance(value, bool) else None
     if text is None:
         return None
