@@ -64,25 +64,30 @@ async def capture(request: Request, state: Annotated[AppState, Depends(get_state
     limit = max(state.settings.max_body_bytes, posthog.MIN_BODY_LIMIT)
     query = dict(request.query_params)
     content_type = request.headers.get("content-type")
-    if request.method == "GET":  # the image-pixel fallback: the body travels as ?data=
-        body, content_type = request.url.query.encode(), "application/x-www-form-urlencoded"
-    else:
-        body = await read_body(
-            request.stream(),
-            encoding=request.headers.get("content-encoding"),
-            limit=limit,
-            declared=request.headers.get("content-length"),
-        )
-    payload = await posthog.decode(body, content_type=content_type, query=query, limit=limit)
-    decoded = posthog.read(payload, query=query, received_at=received_at)
-    if header_key is None:
-        if decoded.key is None:
-            raise AuthenticationError(
-                "missing API key: send an evana ingest key as the SDK's project key (api_key"
-                " or token) or as Authorization: Bearer"
+    # The body's bytes count against the server-wide budget until the request is answered.
+    with state.ingest.bodies.hold() as take:
+        if request.method == "GET":  # the image-pixel fallback: the body travels as ?data=
+            body, content_type = request.url.query.encode(), "application/x-www-form-urlencoded"
+        else:
+            body = await read_body(
+                request.stream(),
+                encoding=request.headers.get("content-encoding"),
+                limit=limit,
+                declared=request.headers.get("content-length"),
+                take=take,
             )
-        admit(state, decoded.key, "ingest", request)
-    await accept(state.ingest, decoded, source="posthog", received_at=received_at)
+        payload = await posthog.decode(
+            body, content_type=content_type, query=query, limit=limit, take=take
+        )
+        decoded = posthog.read(payload, query=query, received_at=received_at)
+        if header_key is None:
+            if decoded.key is None:
+                raise AuthenticationError(
+                    "missing API key: send an evana ingest key as the SDK's project key"
+                    " (api_key or token) or as Authorization: Bearer"
+                )
+            admit(state, decoded.key, "ingest", request)
+        await accept(state.ingest, decoded, source="posthog", received_at=received_at)
     return JSONResponse(_CAPTURED)
 
 

@@ -51,23 +51,26 @@ async def _receive(request: Request, state: AppState, kind: str | None) -> JSONR
     if header_key is not None:
         admit(state, header_key, "ingest", request)
     limit = max(state.settings.max_body_bytes, segment.MIN_BODY_LIMIT)
-    body = await read_body(
-        request.stream(),
-        encoding=request.headers.get("content-encoding"),
-        limit=limit,
-        declared=request.headers.get("content-length"),
-    )
-    if body.startswith(GZIP_MAGIC):
-        body = await gunzip(body, limit)
-    decoded = segment.read(json_body(body), kind=kind)
-    if header_key is None:
-        if decoded.key is None:
-            raise AuthenticationError(
-                "missing API key: send an evana ingest key as the SDK's write key"
-                " (writeKey, Basic auth, X-Write-Key) or as Authorization: Bearer"
-            )
-        admit(state, decoded.key, "ingest", request)
-    await accept(state.ingest, decoded, source="segment", received_at=received_at)
+    # The body's bytes count against the server-wide budget until the request is answered.
+    with state.ingest.bodies.hold() as take:
+        body = await read_body(
+            request.stream(),
+            encoding=request.headers.get("content-encoding"),
+            limit=limit,
+            declared=request.headers.get("content-length"),
+            take=take,
+        )
+        if body.startswith(GZIP_MAGIC):
+            body = await gunzip(body, limit, take)
+        decoded = segment.read(json_body(body), kind=kind)
+        if header_key is None:
+            if decoded.key is None:
+                raise AuthenticationError(
+                    "missing API key: send an evana ingest key as the SDK's write key"
+                    " (writeKey, Basic auth, X-Write-Key) or as Authorization: Bearer"
+                )
+            admit(state, decoded.key, "ingest", request)
+        await accept(state.ingest, decoded, source="segment", received_at=received_at)
     return JSONResponse({"success": True})
 
 

@@ -100,7 +100,8 @@ async def accept(
     should a later part fail, the 503 makes the SDK resend the whole request, and the parts
     already stored are recognised by their event ids.
     """
-    events, rejected = validate(decoded.messages, received_at)
+    # In the ingest service's validation threads, as /v1/events does: CPU stays bounded.
+    events, rejected = await ingest.gate.run(validate, decoded.messages, received_at)
     rejected.extend(RejectedEvent(index=d.index, errors=[d.reason]) for d in decoded.dropped)
     rejected.sort(key=lambda r: r.index)
     if rejected:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import urllib.parse
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import pydantic_core
@@ -42,10 +42,13 @@ async def _one(body: bytes) -> AsyncIterator[bytes]:
     yield body
 
 
-async def gunzip(body: bytes, limit: int) -> bytes:
-    """Inflate a gzip body to at most ``limit`` bytes (413 past it, 400 when it is not gzip)."""
+async def gunzip(body: bytes, limit: int, take: Callable[[int], None] | None = None) -> bytes:
+    """Inflate a gzip body to at most ``limit`` bytes (413 past it, 400 when it is not gzip);
+    ``take`` charges what it inflates to the server's body budget, as ``read_body`` does."""
     try:
-        return await read_body(_one(body), encoding="gzip", limit=limit, declared=None)
+        if take is None:
+            return await read_body(_one(body), encoding="gzip", limit=limit, declared=None)
+        return await read_body(_one(body), encoding="gzip", limit=limit, declared=None, take=take)
     except InvalidRequestError as exc:
         raise bad_body(str(exc.detail)) from None
 

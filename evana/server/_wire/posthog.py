@@ -18,7 +18,7 @@ PostHog's capture service does it:
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ._decode import (
@@ -42,12 +42,18 @@ _KEY_FIELDS = ("api_key", "token", "$token")
 
 
 async def decode(
-    body: bytes, *, content_type: str | None, query: Mapping[str, str], limit: int
+    body: bytes,
+    *,
+    content_type: str | None,
+    query: Mapping[str, str],
+    limit: int,
+    take: Callable[[int], None] | None = None,
 ) -> Any:
     """Undo the request's encodings and parse its JSON (400 when nothing can be read).
 
     ``body`` has been read under ``limit`` already (and inflated if it said
-    ``Content-Encoding: gzip``); whatever is still compressed inflates under ``limit`` too.
+    ``Content-Encoding: gzip``); whatever is still compressed inflates under ``limit`` too,
+    charged to the server's body budget by ``take``.
     """
     compression = (query.get("compression") or "").strip().lower()
     media = (content_type or "").split(";", 1)[0].strip().lower()
@@ -62,7 +68,7 @@ async def decode(
     elif compression == "base64" or not (looks_like_json(body) or body.startswith(GZIP_MAGIC)):
         body = unbase64(body)
     if body.startswith(GZIP_MAGIC):  # gzip-js, or gzip without Content-Encoding
-        body = await gunzip(body, limit)
+        body = await gunzip(body, limit, take)
     return json_body(body)
 
 
