@@ -160,7 +160,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if settings.cors_origins:
         _allow_cors(app, settings.cors_origins)
     # Outermost: the drop-in routes answer any origin, whatever EVANA_CORS_ORIGINS allows.
-    app.add_middleware(AnyOriginCors, prefixes=(*posthog.PREFIXES, *segment.PREFIXES))
+    app.add_middleware(
+        AnyOriginCors,
+        paths=(*posthog.CORS_PATHS, *segment.CORS_PATHS),
+        prefixes=posthog.CORS_PREFIXES,
+    )
     _document_batch_schema(app)
     return app
 

@@ -57,3 +57,28 @@ def test_an_empty_batch_is_taken_and_stores_nothing(api: Api) -> None:
 )
 def test_keys_in_headers(headers: dict[str, str], key: str | None) -> None:
     assert key_from_headers(headers) == key
+
+
+@pytest.mark.parametrize(
+    ("path", "open_to_all"),
+    [
+        ("/batch/", True),
+        ("/e", True),
+        ("/i/v0/e/", True),
+        ("/flags/", True),
+        ("/array/phc_x/config", True),
+        ("/v1/batch", True),
+        ("/v1/t", True),
+        ("/v1/s", True),
+        ("/v1/stats/dau", False),  # under /v1/s… but not a drop-in route
+        ("/v1/events", False),
+        ("/v1/keys", False),
+    ],
+)
+def test_any_origin_only_on_the_drop_in_routes(api: Api, path: str, open_to_all: bool) -> None:
+    preflight = api.client.options(
+        path,
+        headers={"Origin": "https://shop.example", "Access-Control-Request-Method": "POST"},
+    )
+    allowed = preflight.headers.get("access-control-allow-origin")
+    assert (allowed == "https://shop.example") is open_to_all

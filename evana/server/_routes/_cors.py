@@ -22,14 +22,16 @@ _DEFAULT_HEADERS = "Content-Type, Content-Encoding, Authorization, X-API-Key, X-
 
 
 class AnyOriginCors:
-    """ASGI middleware: CORS for any origin on the paths starting with one of ``prefixes``."""
+    """ASGI middleware: CORS for any origin on ``paths`` (exactly, with or without a trailing
+    slash) and under ``prefixes``."""
 
-    def __init__(self, app: ASGIApp, prefixes: Iterable[str]) -> None:
+    def __init__(self, app: ASGIApp, paths: Iterable[str], prefixes: Iterable[str] = ()) -> None:
         self.app = app
+        self.paths = frozenset(p.rstrip("/") for p in paths)
         self.prefixes = tuple(prefixes)
 
     def _covers(self, path: str) -> bool:
-        return any(path == p.rstrip("/") or path.startswith(p) for p in self.prefixes)
+        return path.rstrip("/") in self.paths or path.startswith(self.prefixes)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or not self._covers(scope["path"]):

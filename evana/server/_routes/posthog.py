@@ -24,14 +24,15 @@ from evana.server._errors import ERROR_RESPONSES
 from evana.server._state import AppState, get_state
 from evana.server._wire import accept, key_from_headers, posthog
 
-__all__ = ["CAPTURE_PATHS", "PREFIXES", "router"]
+__all__ = ["CAPTURE_PATHS", "CORS_PATHS", "CORS_PREFIXES", "router"]
 
 router = APIRouter(tags=["posthog"])
 
 #: Where PostHog's SDKs send events (each also with a trailing slash).
 CAPTURE_PATHS = ("/batch", "/e", "/i/v0/e", "/capture")
-#: Paths answering any origin's CORS preflight (see ``_cors``).
-PREFIXES = (*(f"{p}/" for p in CAPTURE_PATHS), "/flags/", "/decide/", "/array/")
+#: Paths answering any origin's CORS preflight (see ``_cors``), and prefixes of more.
+CORS_PATHS = (*CAPTURE_PATHS, "/flags", "/decide")
+CORS_PREFIXES = ("/array/",)
 
 _CAPTURED = {"status": 1}
 

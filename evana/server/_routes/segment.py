@@ -19,7 +19,7 @@ from evana.server._errors import ERROR_RESPONSES
 from evana.server._state import AppState, get_state
 from evana.server._wire import GZIP_MAGIC, accept, gunzip, json_body, key_from_headers, segment
 
-__all__ = ["PREFIXES", "router"]
+__all__ = ["CORS_PATHS", "SHORT", "router"]
 
 router = APIRouter(tags=["segment"])
 
@@ -34,7 +34,7 @@ SHORT = {
     "group": "g",
 }
 #: Paths answering any origin's CORS preflight (see ``_cors``).
-PREFIXES = tuple(f"/v1/{kind}" for kind in ("batch", *segment.TYPES, *SHORT.values()))
+CORS_PATHS = tuple(f"/v1/{kind}" for kind in ("batch", *segment.TYPES, *SHORT.values()))
 
 _RESPONSES: dict[int | str, dict[str, Any]] = {
     200: {"description": 'Durable: `{"success": true}`'},
