@@ -13,18 +13,9 @@ import datetime as dt
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import pydantic_core
 
 from evana.schema import RejectedEvent
-from evana.server._batch import (
-    EnvelopeError,
-    NormalizedEvent,
-    ValidatedBatch,
-    validate_batch,
-    validate_events,
-)
+from evana.server._batch import NormalizedEvent, validate_events
 from evana.server._ingest import IngestService
 
 from ._message import Decoded, Message
@@ -60,34 +51,17 @@ def validate(
     events: list[NormalizedEvent] = []
     rejected: list[RejectedEvent] = []
     for sent_at, group in groups.items():
-        batch = _judge([m.event for m in group], received_at, sent_at)
+        batch = validate_events(
+            [m.event for m in group],
+            received_at=received_at,
+            sent_at=sent_at,
+            correct_skew=sent_at is not None,
+        )
         events.extend(batch.events)
         rejected.extend(
             RejectedEvent(index=group[r.index].index, errors=r.errors) for r in batch.rejected
         )
     return events, rejected
-
-
-def _judge(
-    items: list[dict[str, Any]], received_at: dt.datetime, sent_at: dt.datetime | None
-) -> ValidatedBatch:
-    """``validate_events(items, received_at, sent_at, correct_skew=sent_at is not None)``, by
-    way of the contract's fast path for ``POST /v1/events`` bodies: the mapped events as an
-    evana batch body, which costs a serialization and spares a model per event (the PostHog
-    route's API cost was twice /v1/events' without it). ``tests/test_event_contract.py``
-    proves the fast path and ``validate_events`` give the same verdicts.
-    """
-    # NaN and Infinity stay as written ("constants"), so validation refuses them as it would.
-    body = pydantic_core.to_json(
-        {"events": items} if sent_at is None else {"events": items, "sent_at": sent_at},
-        inf_nan_mode="constants",
-    )
-    try:
-        return validate_batch(body, received_at=received_at)
-    except EnvelopeError:  # cannot happen for a body made here; judge the events one by one
-        return validate_events(
-            items, received_at=received_at, sent_at=sent_at, correct_skew=sent_at is not None
-        )
 
 
 async def accept(
