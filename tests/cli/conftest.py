@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
+from evana.cli import _output
 from evana.cli._app import app
 from evana.server._keys import KeyService
 from evana.server._storage import Database
@@ -57,6 +58,15 @@ _first_days = itertools.count()
 def days() -> dt.date:
     """A first day no other test of this session uses (the next 60 days are this test's)."""
     return dt.date(2001, 1, 1) + dt.timedelta(days=60 * next(_first_days))
+
+
+@pytest.fixture(autouse=True)
+def _console_reads_columns(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make the CLI's consoles take their width from ``COLUMNS`` at each use, as a new process
+    does: they read it once, when made, and a test process may have set it by then (as
+    pytest-xdist's workers do), which would pin every later test to that width."""
+    for console in (_output.console, _output.err_console):
+        monkeypatch.setattr(console, "_width", None)
 
 
 @pytest.fixture

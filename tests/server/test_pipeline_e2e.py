@@ -245,7 +245,7 @@ def test_only_the_poison_event_is_dead_lettered(
         refused = run_evana("dlq", "purge", env=env, input="n\n")
         assert refused.returncode == 1
         assert len(json.loads(dlq(env, "list", "--format", "json"))) == 1
-        assert "Purged 1 dead letters" in dlq(env, "purge", "--yes")
+        assert "Purged 1 dead letter" in dlq(env, "purge", "--yes")
         assert "empty" in dlq(env, "list")
         missing = run_evana("dlq", "show", str(letter["id"]), env=env)
         assert missing.returncode == 1
