@@ -11,6 +11,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, Path
 
 from evana.errors import NotFoundError
+from evana.schema import ErrorBody
 from evana.server._auth import require
 from evana.server._dlq import DeadLetterQueue
 from evana.server._errors import ERROR_RESPONSES
@@ -45,7 +46,12 @@ async def list_entries(state: State) -> dict[str, Any]:
     return {"enabled": True, "entries": [entry.summary() for entry in entries]}
 
 
-@router.get("/{entry_id}", summary="Show a dead letter")
+_MISSING: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody, "description": "No entry with this id, or embedded mode (no DLQ)"}
+}
+
+
+@router.get("/{entry_id}", summary="Show a dead letter", responses=_MISSING)
 async def show_entry(entry_id: EntryId, state: State) -> dict[str, Any]:
     """One entry with its events (`data`, in the shape `POST /v1/events` takes)."""
     _embedded(state)
@@ -53,7 +59,7 @@ async def show_entry(entry_id: EntryId, state: State) -> dict[str, Any]:
         return (await dlq.show(entry_id)).details()
 
 
-@router.post("/{entry_id}/replay", summary="Replay a dead letter")
+@router.post("/{entry_id}/replay", summary="Replay a dead letter", responses=_MISSING)
 async def replay_entry(entry_id: EntryId, state: State) -> dict[str, Any]:
     """Send the entry's events to be written again, then delete it. Events keep their ids, so
     a replay never counts an event twice."""
