@@ -21,14 +21,19 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._evana import fresh_postgres, load, read_key, serve
+from ._evana import PG_SERVER, fresh_postgres, load, read_key, serve
 from ._report import print_table, write_json
 from .data import generate
 
 TARGET_MS = 1000.0
 CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"]
-DRAWN = ("#top-events-table", "#retention table.heat", "#active .uplot", "#per-day .uplot")
+DRAWN = (
+    "#top-events-table svg.spark",
+    "#retention table.heat",
+    "#active .uplot",
+    "#per-day .uplot",
+)
 
 
 def open_overview(page: Any, url: str) -> float:
@@ -73,6 +78,18 @@ def measure(api: str, key: str, last: dt.date, repeat: int) -> list[dict[str, An
     return rows
 
 
+def _loaded(url: str, events: int) -> bool:
+    """Whether ``url`` already holds ``events`` events (so ``--reuse`` may skip the load)."""
+    import psycopg
+
+    try:
+        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+            row = conn.execute("SELECT count(*) FROM events").fetchone()
+    except psycopg.Error:
+        return False
+    return row is not None and row[0] == events
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -82,14 +99,20 @@ def main() -> None:
     parser.add_argument("--days", type=int, default=90)
     parser.add_argument("--repeat", type=int, default=5, help="page loads per range")
     parser.add_argument("--database", default="evana_bench_dashboard")
+    parser.add_argument(
+        "--reuse", action="store_true", help="keep an already loaded database of the same size"
+    )
     parser.add_argument("--json", type=Path, default=None, help="where to write the figures")
     args = parser.parse_args()
 
     data = generate(args.events, args.users, args.days)
     print(f"{len(data):,} events, {args.users:,} users, {data.first_day} to {data.last_day}")
-    url = fresh_postgres(args.database)
-    seconds = load(url, data)
-    print(f"loaded into PostgreSQL in {seconds:.0f} s")
+    url = f"{PG_SERVER}/{args.database}"
+    seconds = None
+    if not (args.reuse and _loaded(url, len(data))):
+        url = fresh_postgres(args.database)
+        seconds = load(url, data)
+        print(f"loaded into PostgreSQL in {seconds:.0f} s")
     with serve(url, Path(tempfile.mkdtemp(prefix="evana-bench-"))) as api:
         rows = measure(api, read_key(url), data.last_day, args.repeat)
     print_table(

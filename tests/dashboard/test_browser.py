@@ -69,7 +69,7 @@ def test_signin_then_overview_shows_the_api_figures(seeded: Seeded, tab: Watched
         assert shown.nth(i).get_attribute("data-event") == row["event"]
         assert _num(shown.nth(i).locator(".count").inner_text()) == row["count"]
         assert _num(shown.nth(i).locator(".users").inner_text()) == row["users"]
-    assert page.locator("#top-events-table svg.spark polyline").count() == 3
+    expect(page.locator("#top-events-table svg.spark polyline")).to_have_count(3)
 
     retention = seeded.get("/v1/stats/retention", until=UNTIL, period="week", periods=8)
     cohort = next(c for c in retention["cohorts"] if c["size"])

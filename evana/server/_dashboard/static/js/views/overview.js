@@ -66,20 +66,21 @@ export default {
         figuresTable("Events per day", ["Day", "Events"], days.map((d, i) => [d, values[i]])));
     }).catch((e) => show(perDay.body, errorLine(e)));
 
-    api("/v1/stats/top-events", { query: { ...q, limit: TREND_EVENTS } }).then(async (result) => {
+    api("/v1/stats/top-events", { query: { ...q, limit: TREND_EVENTS } }).then((result) => {
       if (!result.events.length) { show(top.body, empty("No events in this range.")); return; }
-      // Every trend line from one request (one read of the rollups), not one per event.
-      const names = result.events.map((e) => e.event);
-      const trends = await api("/v1/stats/events", { query: { ...q, event: names } })
-        .then((r) => r.events.map((s) => s.series.map((p) => p.events)))
-        .catch(() => names.map(() => null)); // the table stands without its sparklines
+      // The table shows at once; its trend lines follow, all from one request (one read of
+      // the rollups), not one per event.
+      const cells = result.events.map(() => h("td", { class: "trend" }, h("span", { class: "muted" }, "…")));
       show(top.body, h("div", { class: "scroll" }, h("table", { id: "top-events-table" },
         h("thead", {}, h("tr", {}, h("th", {}, "Event"), h("th", { class: "num" }, "Events"), h("th", { class: "num" }, "Users"), h("th", {}, "Trend"))),
         h("tbody", {}, result.events.map((e, i) => h("tr", { dataset: { event: e.event } },
           h("td", {}, ctx.session.scope === "admin" ? h("a", { href: hrefFor("live", { event: e.event }) }, e.event) : e.event),
           h("td", { class: "num count" }, fmt(e.count)),
           h("td", { class: "num users" }, fmt(e.users)),
-          h("td", {}, trends[i] ? sparkline(trends[i]) : "–")))))));
+          cells[i]))))));
+      api("/v1/stats/events", { query: { ...q, event: result.events.map((e) => e.event) } })
+        .then((r) => r.events.forEach((s, i) => cells[i].replaceChildren(sparkline(s.series.map((p) => p.events)))))
+        .catch(() => cells.forEach((c) => c.replaceChildren("–"))); // the table stands without them
     }).catch((e) => show(top.body, errorLine(e)));
 
     api("/v1/stats/retention", { query: { until: range.until, period: "week", periods: 8 } }).then((r) => {
