@@ -13,7 +13,7 @@ import httpx
 import nats
 import pytest
 
-from evana.schema import NormalizedEvent
+from evana.server._batch import NormalizedEvent
 from evana.server._queue import Batch, Names
 from evana.server._queue._codec import encode
 from tests._evana import evana_serve
