@@ -345,7 +345,7 @@ def test_presets_empty_ranges_and_errors_are_shown(seeded: Seeded, browser: Any)
         page.wait_for_selector("#top-events-table")
         page.click("button:has-text('7 days')")  # today's week: nothing was sent then
         page.wait_for_url("**/#/overview?range=7d")
-        assert page.get_attribute("button:has-text('7 days')", "aria-pressed") == "true"
+        expect(page.locator("button:has-text('7 days')")).to_have_attribute("aria-pressed", "true")
         page.wait_for_selector("#top-events >> text=No events in this range.")
         page.wait_for_selector("#per-day >> text=No events in this range.")
         page.go_back()
