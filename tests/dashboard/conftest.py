@@ -39,7 +39,8 @@ IMAGES = Path(__file__).resolve().parents[2] / "docs" / "images"
 
 
 def seed_events() -> list[dict[str, Any]]:
-    """Four weeks of a small product: users arrive over time, most come back, some buy."""
+    """Four weeks of a small product: users arrive over time, many come back, some leave,
+    some buy."""
     rows = []
     namespace = uuid.UUID("6f1c0a52-3c43-4f8e-9d0e-5b7f2a1d9c10")
     for user in range(60):
@@ -47,6 +48,10 @@ def seed_events() -> list[dict[str, Any]]:
         for day in range(first, 28):
             if (user * 7 + day * 3) % 5 >= (2 if user % 3 else 3):
                 continue
+            if user % 3 == 0 and day > first + 9:
+                continue  # a third of the users leave after ten days
+            if user % 4 == 1 and day > first + 3 and (day - first) // 7 % 2:
+                continue  # a quarter come back every other week only
             when = dt.datetime.combine(
                 SINCE + dt.timedelta(days=day), dt.time(9 + user % 10, user % 60), dt.UTC
             )
