@@ -14,13 +14,14 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
+from starlette.routing import Match
 
 from evana.errors import APIError, StorageError, TransientStorageError
 from evana.schema import ErrorBody
 
 from ._redact import redact_user_path
 
-__all__ = ["ERROR_RESPONSES", "install_error_handlers"]
+__all__ = ["BAD_BODY", "ERROR_RESPONSES", "install_error_handlers"]
 
 log = logging.getLogger("evana.api")
 
@@ -57,10 +58,33 @@ async def _validation_error(_request: Request, exc: Exception) -> JSONResponse:
     return _render(422, "invalid_request", detail)
 
 
-async def _http_error(_request: Request, exc: Exception) -> JSONResponse:
+#: What a body route answers when its body cannot be read as text at all (FastAPI's own 400).
+BAD_BODY: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "The body could not be parsed"}
+}
+
+_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def _allowed_methods(request: Request) -> str:
+    """Every method some route serves at this path: the router's own 405 names only the first
+    route that matched the path (``POST /v1/keys`` hid ``GET``)."""
+    routes = request.app.router.routes
+    allowed = [
+        method
+        for method in _METHODS
+        if any(r.matches({**request.scope, "method": method})[0] is Match.FULL for r in routes)
+    ]
+    return ", ".join(allowed)
+
+
+async def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
     code = _HTTP_CODES.get(exc.status_code, "http_error")
-    return _render(exc.status_code, code, exc.detail, dict(exc.headers or {}))
+    headers = dict(exc.headers or {})
+    if exc.status_code == 405:
+        headers["Allow"] = _allowed_methods(request)
+    return _render(exc.status_code, code, exc.detail, headers)
 
 
 async def _storage_error(request: Request, exc: Exception) -> JSONResponse:

@@ -22,7 +22,10 @@ __all__ = ["router"]
 router = APIRouter(
     prefix="/v1/dlq",
     tags=["dlq"],
-    responses=ERROR_RESPONSES,
+    responses={
+        **ERROR_RESPONSES,
+        404: {"model": ErrorBody, "description": "No such entry, or embedded mode (no DLQ)"},
+    },
     dependencies=[Depends(require("admin"))],
 )
 

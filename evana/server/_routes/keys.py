@@ -12,9 +12,9 @@ from typing import Annotated
 
 from fastapi import APIRouter, Depends, Path, Response, status
 
-from evana.schema import CreatedKey, KeyList, NewKey
+from evana.schema import CreatedKey, ErrorBody, KeyList, NewKey
 from evana.server._auth import require
-from evana.server._errors import ERROR_RESPONSES
+from evana.server._errors import BAD_BODY, ERROR_RESPONSES
 from evana.server._keys import key_info
 from evana.server._state import AppState, get_state
 from evana.server._storage import KeyRecord
@@ -23,7 +23,7 @@ __all__ = ["router"]
 
 log = logging.getLogger("evana.api")
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=ERROR_RESPONSES)
+router = APIRouter(prefix="/v1/keys", tags=["keys"], responses={**ERROR_RESPONSES, **BAD_BODY})
 
 Admin = Annotated[KeyRecord, Depends(require("admin"))]
 State = Annotated[AppState, Depends(get_state)]
@@ -70,6 +70,7 @@ def list_keys(state: State) -> KeyList:
     status_code=status.HTTP_204_NO_CONTENT,
     response_class=Response,
     summary="Revoke an API key",
+    responses={404: {"model": ErrorBody, "description": "No key with this id"}},
 )
 def revoke_key(key_id: KeyId, state: State, admin: Admin) -> Response:
     """Revoke a key: its next request is refused (401), on every API process at once.

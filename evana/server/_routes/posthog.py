@@ -110,8 +110,17 @@ for _path in CAPTURE_PATHS:
             include_in_schema=_variant == _path,
             response_class=JSONResponse,
         )
-        # The image-pixel fallback of old posthog-js releases: the body as ?data=.
-        router.add_api_route(_variant, capture, methods=["GET"], include_in_schema=False)
+        # The image-pixel fallback of old posthog-js releases: the body as ?data=. Documented
+        # too, since a 405's Allow header names it.
+        router.add_api_route(
+            _variant,
+            capture,
+            methods=["GET"],
+            summary=f"PostHog capture, body in ?data= ({_path})",
+            responses=_RESPONSES,
+            include_in_schema=_variant == _path,
+            response_class=JSONResponse,
+        )
 
 
 def _flags_answer() -> dict[str, Any]:
@@ -157,20 +166,18 @@ for _path in ("/flags", "/flags/"):
     router.add_api_route(
         _path,
         flags,
-        methods=["POST"],
+        methods=["GET", "POST"],
         include_in_schema=_path == "/flags",
         summary="PostHog feature flags (none)",
     )
-    router.add_api_route(_path, flags, methods=["GET"], include_in_schema=False)
 for _path in ("/decide", "/decide/"):
     router.add_api_route(
         _path,
         decide,
-        methods=["POST"],
+        methods=["GET", "POST"],
         include_in_schema=_path == "/decide",
         summary="PostHog start-up configuration (nothing on)",
     )
-    router.add_api_route(_path, decide, methods=["GET"], include_in_schema=False)
 router.add_api_route(
     "/array/{token}/config", remote_config, methods=["GET"], summary="PostHog remote config"
 )
