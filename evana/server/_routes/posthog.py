@@ -101,26 +101,17 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 
 for _path in CAPTURE_PATHS:
     for _variant in (_path, f"{_path}/"):
-        router.add_api_route(
-            _variant,
-            capture,
-            methods=["POST"],
-            summary=f"PostHog capture ({_path})",
-            responses=_RESPONSES,
-            include_in_schema=_variant == _path,
-            response_class=JSONResponse,
-        )
-        # The image-pixel fallback of old posthog-js releases: the body as ?data=. Documented
-        # too, since a 405's Allow header names it.
-        router.add_api_route(
-            _variant,
-            capture,
-            methods=["GET"],
-            summary=f"PostHog capture, body in ?data= ({_path})",
-            responses=_RESPONSES,
-            include_in_schema=_variant == _path,
-            response_class=JSONResponse,
-        )
+        # GET is the image-pixel fallback of old posthog-js releases: the body as ?data=.
+        for _method in ("POST", "GET"):
+            router.add_api_route(
+                _variant,
+                capture,
+                methods=[_method],
+                summary=f"PostHog capture ({_path})",
+                responses=_RESPONSES,
+                include_in_schema=_variant == _path,
+                response_class=JSONResponse,
+            )
 
 
 def _flags_answer() -> dict[str, Any]:
@@ -163,21 +154,23 @@ async def remote_config_js(token: str) -> Response:
 
 
 for _path in ("/flags", "/flags/"):
-    router.add_api_route(
-        _path,
-        flags,
-        methods=["GET", "POST"],
-        include_in_schema=_path == "/flags",
-        summary="PostHog feature flags (none)",
-    )
+    for _method in ("POST", "GET"):
+        router.add_api_route(
+            _path,
+            flags,
+            methods=[_method],
+            include_in_schema=_path == "/flags",
+            summary="PostHog feature flags (none)",
+        )
 for _path in ("/decide", "/decide/"):
-    router.add_api_route(
-        _path,
-        decide,
-        methods=["GET", "POST"],
-        include_in_schema=_path == "/decide",
-        summary="PostHog start-up configuration (nothing on)",
-    )
+    for _method in ("POST", "GET"):
+        router.add_api_route(
+            _path,
+            decide,
+            methods=[_method],
+            include_in_schema=_path == "/decide",
+            summary="PostHog start-up configuration (nothing on)",
+        )
 router.add_api_route(
     "/array/{token}/config", remote_config, methods=["GET"], summary="PostHog remote config"
 )
