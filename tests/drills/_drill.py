@@ -31,7 +31,7 @@ from evana.errors import TransportError
 from evana.server._batch import NormalizedEvent
 from evana.server._storage import Database
 from evana.server._storage._tables import events as events_table
-from tests._services import _nats_binary, _wait_for
+from tests._services import _nats_binary, _wait_for, free_port
 from tests.server._pipeline import BASE, check_reports, make_events, wire
 
 #: Figures of the drill just run, handed to the run's summary by conftest.py.
@@ -86,19 +86,48 @@ def drill_events(count: int, seed: int, users: int = 40) -> list[NormalizedEvent
 
 
 class NatsProcess:
-    """A nats-server of the drill's own, on a fixed port and store directory, to kill."""
+    """A nats-server of the drill's own, on a fixed port and store directory, to kill.
 
-    def __init__(self, port: int, store: str) -> None:
+    With ``name``, ``cluster_port`` and ``routes`` it is one node of a JetStream cluster (see
+    :func:`nats_cluster`); it keeps its name and store across restarts, as a real node does.
+    """
+
+    def __init__(
+        self,
+        port: int,
+        store: str,
+        *,
+        name: str | None = None,
+        cluster_port: int | None = None,
+        routes: Sequence[str] = (),
+    ) -> None:
         self.port, self.store = port, store
         self.url = f"nats://127.0.0.1:{port}"
+        self.name = name
+        self.args: list[str] = ["-n", name] if name else []
+        if cluster_port is not None:
+            self.args += [
+                "--cluster_name",
+                "evana",
+                "--cluster",
+                f"nats://127.0.0.1:{cluster_port}",
+                "--routes",
+                ",".join(routes),
+            ]
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
         command = [_nats_binary(), "-a", "127.0.0.1", "-p", str(self.port), "-js"]
         self.proc = subprocess.Popen(
-            [*command, "-sd", self.store], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+            [*command, "-sd", self.store, *self.args],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         _wait_for(self.port)
+
+    @property
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
 
     def kill(self) -> None:
         """SIGKILL: no shutdown, no flush — what a crash or an OOM kill does."""
@@ -110,6 +139,73 @@ class NatsProcess:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(10)
+
+
+def nats_cluster(root: str, size: int = 3) -> list[NatsProcess]:
+    """``size`` nats-server nodes (n1, n2, ...) of one JetStream cluster on loopback ports.
+
+    Each has its own client port, cluster port and store directory under ``root``; every node
+    lists every cluster port in ``--routes`` (its own included, which nats-server skips).
+    Not started: call :meth:`NatsProcess.start` on each, then :func:`wait_for_jetstream`.
+    """
+    cluster_ports = [free_port() for _ in range(size)]
+    routes = [f"nats://127.0.0.1:{port}" for port in cluster_ports]
+    return [
+        NatsProcess(
+            free_port(),
+            os.path.join(root, f"n{i + 1}"),
+            name=f"n{i + 1}",
+            cluster_port=cluster_ports[i],
+            routes=routes,
+        )
+        for i in range(size)
+    ]
+
+
+async def _jetstream_ready(url: str) -> bool:
+    import nats
+
+    try:
+        nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0)
+    except Exception:
+        return False
+    try:
+        await nc.jetstream(timeout=1).account_info()
+        return True
+    except Exception:
+        return False
+    finally:
+        await nc.close()
+
+
+def wait_for_jetstream(url: str, timeout: float = 30) -> None:
+    """Wait until JetStream answers through ``url`` (a cluster has elected its meta leader)."""
+    deadline = time.monotonic() + timeout
+    while not asyncio.run(_jetstream_ready(url)):
+        if time.monotonic() > deadline:
+            raise AssertionError(f"JetStream never answered at {url} within {timeout}s")
+        time.sleep(0.2)
+
+
+async def _stream_leader(url: str, stream: str) -> str:
+    import nats
+
+    try:
+        nc = await nats.connect(url, connect_timeout=1, max_reconnect_attempts=0)
+    except Exception:
+        return ""
+    try:
+        info = await nc.jetstream(timeout=2).stream_info(stream)
+        return str(info.cluster.leader or "") if info.cluster else ""
+    except Exception:  # no answer while the cluster elects one
+        return ""
+    finally:
+        await nc.close()
+
+
+def stream_leader(url: str, stream: str) -> str:
+    """The server name of the stream's leader (stream info's ``cluster.leader``); "" for none."""
+    return asyncio.run(_stream_leader(url, stream))
 
 
 async def _stream_messages(url: str, stream: str) -> int:
@@ -135,6 +231,7 @@ class Poster:
         self.client = httpx.Client(base_url=url, headers={"X-API-Key": key}, timeout=10)
         self.requests = 0
         self.refused = 0
+        self.unavailable: list[float] = []  # when (time.monotonic()) each 503 came
 
     def post(self, events: Sequence[NormalizedEvent], deadline: float = 60) -> None:
         body = {"events": [wire(e) for e in events]}
@@ -147,6 +244,8 @@ class Poster:
                     assert answer.json()["accepted"] == len(events)
                     return
                 assert answer.status_code in (429, 503), answer.text
+                if answer.status_code == 503:
+                    self.unavailable.append(time.monotonic())
                 wait = min(float(answer.headers.get("retry-after", "1")), 0.5)
             except httpx.TransportError:
                 wait = 0.2
@@ -276,9 +375,12 @@ __all__ = [
     "check_exactly_once",
     "counts",
     "drill_events",
+    "nats_cluster",
     "pause",
     "resume",
+    "stream_leader",
     "stream_messages",
     "timed",
     "wait_for_all",
+    "wait_for_jetstream",
 ]

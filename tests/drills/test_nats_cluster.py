@@ -1,0 +1,157 @@
+"""Drill: a three-node NATS cluster loses its stream leader, then its quorum, under ingest.
+
+Three ``nats-server`` processes form one JetStream cluster on loopback ports; evana's streams
+are replicated on all three (``EVANA_NATS_REPLICAS=3``) and the API and both workers are given
+all three URLs. While a client keeps sending, the ingest stream's leader is SIGKILLed (the
+other two elect a new one and go on), then a second node is stopped (one node of three left:
+no quorum, so nothing can be made durable and the API must answer 503), and both are started
+again on their stores. Every event must be stored and counted exactly once, and the 503s must
+fall only where the cluster had no leader or no quorum.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from evana.server._queue import Names
+from tests._evana import evana_serve
+from tests._services import free_port
+from tests.server._pipeline import evana_worker, wait_until
+
+from ._drill import (
+    Figures,
+    NatsProcess,
+    Poster,
+    check_exactly_once,
+    counts,
+    drill_events,
+    nats_cluster,
+    stream_leader,
+    timed,
+    wait_for_jetstream,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+
+PREFIX = "cluster"
+#: How long after losing a stream leader the cluster may go without one: nats-server's Raft
+#: election timeout is randomised between 4 and 9 s, then the new leader catches up.
+GRACE = 12.0
+
+
+def _node(nodes: list[NatsProcess], name: str) -> NatsProcess:
+    return next(node for node in nodes if node.name == name)
+
+
+def _spans(times: list[float], since: float) -> str:
+    """'N, the last T s after the fault'."""
+    return f"{len(times)}, the last {times[-1] - since:.1f} s after it" if times else "none"
+
+
+def test_nats_cluster_loses_its_leader_then_its_quorum_and_counts_every_event_once(
+    tmp_path: Path, pg_fresh_url: str
+) -> None:
+    nodes = nats_cluster(str(tmp_path / "nats"))
+    env = {
+        "EVANA_DATABASE_URL": pg_fresh_url,
+        "EVANA_NATS_URL": ",".join(node.url for node in nodes),
+        "EVANA_NATS_REPLICAS": "3",
+        "EVANA_NATS_SUBJECT_PREFIX": PREFIX,
+        "EVANA_PUBLISH_TIMEOUT_SECONDS": "2",
+        "EVANA_WORKER_ACK_WAIT_SECONDS": "2",
+        "EVANA_WORKER_FETCH_BATCH": "4",
+    }
+    events = drill_events(6000, seed=43)
+    batches = [events[i : i + 50] for i in range(0, len(events), 50)]
+    stream = Names.of(PREFIX).stream
+
+    with timed(Figures("NATS cluster: leader killed, quorum lost")) as figures:
+        try:
+            for node in nodes:
+                node.start()
+            for node in nodes:
+                wait_for_jetstream(node.url)
+            with (
+                evana_serve(tmp_path, env) as api,
+                evana_worker(env, free_port()) as first,
+                evana_worker(env, free_port()) as second,
+            ):
+                assert api.admin_key
+                poster = Poster(api.url, api.admin_key)
+
+                def send() -> None:
+                    for batch in batches:
+                        poster.post(batch, deadline=60)
+                        time.sleep(0.05)  # a steady stream, not one burst
+
+                sender = threading.Thread(target=send)
+                sender.start()
+
+                # 1. The stream's leader dies mid-ingest; the other two elect a new one.
+                wait_until(lambda: counts(pg_fresh_url)[1] > 800, 30, "writes to start")
+                leader = _node(nodes, stream_leader(nodes[0].url, stream))
+                leader.kill()
+                killed_at = time.monotonic()
+                figures.faults += 1
+                alive = [node for node in nodes if node.running]
+                wait_until(
+                    lambda: stream_leader(alive[0].url, stream) not in ("", leader.name),
+                    GRACE,
+                    "a new stream leader",
+                )
+                written = counts(pg_fresh_url)[1]
+                wait_until(
+                    lambda: counts(pg_fresh_url)[1] > written + 300,
+                    30,
+                    "writes to go on under the new leader",
+                )
+
+                # 2. A second node goes: one of three is left, no quorum, nothing durable.
+                other = _node(nodes, stream_leader(alive[0].url, stream))
+                other.stop()
+                stopped_at = time.monotonic()
+                figures.faults += 1
+                time.sleep(3)
+
+                # 3. Both come back on their stores; nobody restarts the API or the workers.
+                leader.start()
+                other.start()
+                restarted_at = time.monotonic()
+                sender.join(90)
+                assert not sender.is_alive(), "the client never got every batch accepted"
+
+                # 4. A client that resends (a lost answer, say) counts nothing twice.
+                for batch in random.Random(5).sample(batches, 8):
+                    poster.post(batch)
+                check_exactly_once(figures, pg_fresh_url, api.url, api.admin_key, events)
+                assert first.proc.poll() is None  # both workers lived through it all
+                assert second.proc.poll() is None
+                duplicates = sum(
+                    worker.metric("evana_events_duplicates_total") for worker in (first, second)
+                )
+                poster.close()
+
+            # 503 only while the cluster had no leader for the stream, or no quorum at all.
+            after_kill = [t for t in poster.unavailable if killed_at <= t <= killed_at + GRACE]
+            no_quorum = [t for t in poster.unavailable if stopped_at <= t <= restarted_at + GRACE]
+            stray = set(poster.unavailable) - set(after_kill) - set(no_quorum)
+            assert not stray, f"{len(stray)} 503s while the cluster had its quorum"
+            recovered = max([restarted_at, *no_quorum]) - restarted_at
+            figures.requests = poster.requests
+            figures.notes.append(f"503s after the leader kill: {_spans(after_kill, killed_at)}")
+            figures.notes.append(
+                f"503s without quorum: {_spans(no_quorum, stopped_at)}"
+                f" ({recovered:.1f} s after the restart)"
+            )
+            figures.notes.append(
+                f"{poster.refused - len(poster.unavailable)} requests without an answer"
+            )
+            figures.notes.append(f"{duplicates:g} resent events the workers found stored already")
+        finally:
+            for node in nodes:
+                node.stop()
