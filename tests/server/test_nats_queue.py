@@ -270,6 +270,12 @@ async def test_a_write_longer_than_ack_wait_is_not_redelivered(
     assert recorder.calls == 1
 
 
+def test_no_responders_names_a_stream_without_leader_too() -> None:
+    """A NATS cluster electing a stream leader answers "no responders": the 503 says why."""
+    error = _jetstream.unavailable(nats.errors.NoRespondersError(), "JetStream did not store it")
+    assert "JetStream is off, or the stream has no leader" in str(error)
+
+
 @pytest.mark.integration
 async def test_publishing_fails_fast_while_nats_is_down_and_resumes_after() -> None:
     port, store = free_port(), tempfile.mkdtemp(prefix="evana-nats-")

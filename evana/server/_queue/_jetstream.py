@@ -129,7 +129,12 @@ def unavailable(error: BaseException, action: str) -> QueueUnavailableError:
     if isinstance(error, TimeoutError):
         reason = "no answer in time"
     elif isinstance(error, nats.js.errors.NoStreamResponseError | nats.errors.NoRespondersError):
-        reason = "no JetStream stream answers (is JetStream enabled?)"
+        # On a cluster this is also what a publish gets while the stream has no leader (one
+        # being elected after its node died, or no quorum): say so, not only "enable it".
+        reason = (
+            "no JetStream stream answers (JetStream is off, or the stream has no leader right"
+            " now: a NATS cluster electing one or short of quorum)"
+        )
     elif isinstance(
         error, nats.errors.OutboundBufferLimitError | nats.errors.ConnectionClosedError
     ):
