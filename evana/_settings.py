@@ -8,12 +8,37 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["PRODUCTION_RATE_LIMIT", "Settings"]
+__all__ = ["DEFAULT_METRICS_PORTS", "PRODUCTION_RATE_LIMIT", "Settings", "metrics_ports"]
 
 #: Requests per second per key and API process when production mode leaves the limit unset:
 #: far above what one SDK sends (two batches a second), low enough that a leaked ingest key
 #: cannot monopolize a replica.
 PRODUCTION_RATE_LIMIT = 100.0
+
+
+#: Where workers serve metrics unless told otherwise: the first free port of these, so up to
+#: sixteen workers on one host need no port each (the first takes 9464, as it always did).
+DEFAULT_METRICS_PORTS = "9464-9479"
+
+_PORTS = re.compile(r"^\s*(\d+)\s*(?:-\s*(\d+)\s*)?$")
+
+
+def metrics_ports(value: str) -> range:
+    """The ports an ``EVANA_METRICS_PORT`` value allows, in the order they are tried.
+
+    >>> metrics_ports("9464"), metrics_ports("9464-9466"), metrics_ports("0")
+    (range(9464, 9465), range(9464, 9467), range(0, 0))
+    """
+    match = _PORTS.match(value)
+    if not match:
+        raise ValueError(f"{value!r} is not a port, a range FIRST-LAST, or 0")
+    first = int(match.group(1))
+    last = int(match.group(2) or first)
+    if match.group(2) is None and first == 0:
+        return range(0)
+    if not 1 <= first <= last <= 65535:
+        raise ValueError(f"{value!r}: ports run from 1 to 65535, the first not above the last")
+    return range(first, last + 1)
 
 
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/@]*@")
@@ -82,8 +107,10 @@ class Settings(BaseSettings):
         default=30.0,
         description="How long JetStream waits for a silent worker before redelivering.",
     )
-    metrics_port: Annotated[int, Field(ge=0, le=65535)] = Field(
-        default=9464, description="The worker's Prometheus port (0: no metrics server)."
+    metrics_port: str = Field(
+        default=DEFAULT_METRICS_PORTS,
+        description="The worker's Prometheus port: PORT, a range FIRST-LAST (the first free one"
+        " is taken, so several workers share a host), or 0 for no metrics server.",
     )
 
     rate_limit_per_second: Annotated[float, Field(ge=0)] | None = Field(
@@ -114,6 +141,14 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("metrics_port", mode="before")
+    @classmethod
+    def _port_or_range(cls, value: object) -> str:
+        ports = metrics_ports(str(value))  # raises ValueError: pydantic's clear error
+        if not ports:
+            return "0"
+        return str(ports[0]) if len(ports) == 1 else f"{ports[0]}-{ports[-1]}"
 
     @field_validator("database_url")
     @classmethod

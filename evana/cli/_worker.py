@@ -26,8 +26,11 @@ def worker(
         ),
     ] = None,
     metrics_port: Annotated[
-        int | None,
-        typer.Option(help="Prometheus metrics port, 0 for none (env EVANA_METRICS_PORT; 9464)"),
+        str | None,
+        typer.Option(
+            help="Prometheus metrics port: PORT, FIRST-LAST (the first free one: workers on"
+            " one host need no port each) or 0 for none (env EVANA_METRICS_PORT; 9464-9479)",
+        ),
     ] = None,
     database_url: Annotated[
         str | None, typer.Option(help="SQLAlchemy URL (env EVANA_DATABASE_URL)")
@@ -37,7 +40,10 @@ def worker(
 ) -> None:
     """Write the events the API queued in NATS to the database (production mode).
 
-    Run as many as you like: they share one durable consumer.
+    Run as many as you like: they share one durable consumer. Each serves its own
+    Prometheus metrics on one port; by default the first free one of 9464-9479, so workers
+    started side by side on one host take 9464, 9465, ... (each logs its port at start:
+    metrics_port=...). Scrape each of them.
 
     SIGTERM or Ctrl-C finishes the batches in hand and exits 0.
 

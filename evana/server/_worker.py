@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import logging
 import signal
+from wsgiref.simple_server import WSGIServer
 
-from evana._settings import Settings
+from evana._settings import Settings, metrics_ports
 from evana.errors import ConfigurationError, QueueError
 
 from ._metrics import Metrics
@@ -32,7 +34,9 @@ class Worker:
     """One worker process's life: ``await Worker(settings).run()`` until SIGTERM or :meth:`stop`.
 
     ``concurrency`` batches are written at once (default ``EVANA_WORKER_CONCURRENCY``);
-    ``metrics_port`` serves Prometheus metrics (default ``EVANA_METRICS_PORT``, 0: none).
+    ``metrics_port`` serves Prometheus metrics (default ``EVANA_METRICS_PORT``): a port, a
+    range ``FIRST-LAST`` whose first free port is taken (so workers sharing a host need no
+    port each), or 0 for none. Once running, :attr:`metrics_port` is the port served (0: none).
     """
 
     def __init__(
@@ -40,11 +44,14 @@ class Worker:
         settings: Settings,
         *,
         concurrency: int | None = None,
-        metrics_port: int | None = None,
+        metrics_port: int | str | None = None,
     ) -> None:
         self.settings = settings
         self.concurrency = concurrency or settings.worker_concurrency
-        self.metrics_port = settings.metrics_port if metrics_port is None else metrics_port
+        self.metrics_ports = metrics_ports(
+            str(settings.metrics_port if metrics_port is None else metrics_port)
+        )
+        self.metrics_port = 0
         self.metrics = Metrics()
         self._stop = asyncio.Event()
 
@@ -71,15 +78,7 @@ class Worker:
         log.info("msg=worker_stopped")
 
     async def _consume(self, queue: NatsQueue, handler: MeteredWriter) -> None:
-        http = None
-        if self.metrics_port:
-            try:
-                http = self.metrics.serve(self.metrics_port)
-            except OSError as exc:
-                raise ConfigurationError(
-                    f"cannot serve metrics on port {self.metrics_port}: {exc.strerror or exc}"
-                    " (pass another --metrics-port, or 0 for none)"
-                ) from None
+        http = self._serve_metrics()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop)
@@ -106,6 +105,32 @@ class Worker:
             if http is not None:
                 http.shutdown()
                 http.server_close()
+
+    def _serve_metrics(self) -> WSGIServer | None:
+        """Serve metrics on the first port of :attr:`metrics_ports` nobody else holds."""
+        ports = self.metrics_ports
+        for port in ports:
+            try:
+                http = self.metrics.serve(port)
+            except OSError as exc:
+                if len(ports) == 1:
+                    raise ConfigurationError(
+                        f"cannot serve metrics on port {port}: {exc.strerror or exc}"
+                        " (pass another --metrics-port, or 0 for none)"
+                    ) from None
+                if exc.errno != errno.EADDRINUSE:
+                    raise ConfigurationError(
+                        f"cannot serve metrics on port {port}: {exc.strerror or exc}"
+                    ) from None
+                continue
+            self.metrics_port = port
+            return http
+        if ports:
+            raise ConfigurationError(
+                f"cannot serve metrics: every port of {ports[0]}-{ports[-1]} is in use"
+                " (pass a wider --metrics-port range, or 0 for none)"
+            )
+        return None
 
     async def _watch_lag(self, queue: NatsQueue) -> None:
         while True:
