@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import gzip
+import itertools
 import json
 import os
 import signal
@@ -224,6 +225,72 @@ def stream_messages(url: str, stream: str) -> int:
     return asyncio.run(_stream_messages(url, stream))
 
 
+class LeaderWatch:
+    """Asks the cluster for a stream's leader every 0.2 s (from a thread) and keeps the answers.
+
+    Each look is ``(started, ended, leader)``, ``leader`` "" when none answered within a second:
+    no leader elected, no quorum, or this client between servers. :meth:`leaderless` says
+    whether the stream had no leader around a moment, which is when a publish may fail.
+    """
+
+    def __init__(self, urls: Sequence[str], stream: str) -> None:
+        self.urls, self.stream = list(urls), stream
+        self.looks: list[tuple[float, float, str]] = []
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=lambda: asyncio.run(self._watch()), daemon=True)
+
+    async def _watch(self) -> None:
+        import nats
+
+        async def quiet(error: Exception) -> None:  # a node it used is down: expected here
+            pass
+
+        nc = await nats.connect(
+            self.urls,
+            max_reconnect_attempts=-1,
+            reconnect_time_wait=0.2,
+            connect_timeout=1,
+            error_cb=quiet,
+        )
+        js = nc.jetstream(timeout=1)
+        try:
+            while not self._done.is_set():
+                started = time.monotonic()
+                try:
+                    info = await js.stream_info(self.stream)
+                    leader = str(info.cluster.leader or "") if info.cluster else ""
+                except Exception:
+                    leader = ""
+                self.looks.append((started, time.monotonic(), leader))
+                await asyncio.sleep(0.2)
+        finally:
+            await nc.close()
+
+    def __enter__(self) -> LeaderWatch:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._done.set()
+        self._thread.join(10)
+
+    def leaderless(self, moment: float, before: float, after: float = 0.5) -> bool:
+        """Whether some look within [moment - before, moment + after] found no leader."""
+        return any(
+            not leader and started <= moment + after and ended >= moment - before
+            for started, ended, leader in self.looks
+        )
+
+    def leaderless_seconds(self, since: float, until: float) -> float:
+        """How long, between two moments, the looks found no leader (one look to the next)."""
+        total = 0.0
+        looks = [look for look in self.looks if since <= look[0] <= until]
+        for (started, _, leader), (following, _, _) in itertools.pairwise(looks):
+            if not leader:
+                total += following - started
+        return total
+
+
 class Poster:
     """Posts batches the way a careful client does: until 202, waiting out 503s and outages."""
 
@@ -232,6 +299,7 @@ class Poster:
         self.requests = 0
         self.refused = 0
         self.unavailable: list[float] = []  # when (time.monotonic()) each 503 came
+        self.reasons: set[str] = set()  # what the 503s said, their NATS addresses cut off
 
     def post(self, events: Sequence[NormalizedEvent], deadline: float = 60) -> None:
         body = {"events": [wire(e) for e in events]}
@@ -246,6 +314,7 @@ class Poster:
                 assert answer.status_code in (429, 503), answer.text
                 if answer.status_code == 503:
                     self.unavailable.append(time.monotonic())
+                    self.reasons.add(answer.json()["detail"].split(" at nats://")[0])
                 wait = min(float(answer.headers.get("retry-after", "1")), 0.5)
             except httpx.TransportError:
                 wait = 0.2
@@ -369,6 +438,7 @@ __all__ = [
     "DAYS",
     "FIGURES",
     "Figures",
+    "LeaderWatch",
     "NatsProcess",
     "Poster",
     "RecordingTransport",
