@@ -12,6 +12,7 @@ fall only where the cluster had no leader or no quorum.
 from __future__ import annotations
 
 import random
+import subprocess
 import threading
 import time
 from pathlib import Path
@@ -20,7 +21,7 @@ import pytest
 
 from evana.server._queue import Names
 from tests._evana import evana_serve
-from tests._services import free_port
+from tests._services import _nats_binary, free_port
 from tests.server._pipeline import evana_worker, wait_until
 
 from ._drill import (
@@ -158,6 +159,10 @@ def test_nats_cluster_loses_its_leader_then_its_quorum_and_counts_every_event_on
                 f"{poster.refused - len(poster.unavailable)} requests without an answer"
             )
             figures.notes.append(f"{duplicates:g} resent events the workers found stored already")
+            version = subprocess.run(
+                [_nats_binary(), "--version"], capture_output=True, text=True, check=False
+            ).stdout.strip()
+            figures.notes.append(version or "nats-server of unknown version")
             figures.notes.append("503 said: " + " | ".join(sorted(poster.reasons)))
         finally:
             for node in nodes:
