@@ -77,10 +77,11 @@ async def capture(request: Request, state: Annotated[AppState, Depends(get_state
                 declared=request.headers.get("content-length"),
                 take=take,
             )
-        payload = await posthog.decode(
+        text = await posthog.unwrap(
             body, content_type=content_type, query=query, limit=limit, take=take
         )
-        decoded = posthog.read(payload, query=query, received_at=received_at)
+        # Parsing and mapping in the ingest service's validation threads, as /v1/events does.
+        decoded = await state.ingest.gate.run(posthog.parse, text, query, received_at)
         if header_key is None:
             if decoded.key is None:
                 raise AuthenticationError(

@@ -17,7 +17,15 @@ from evana.server._auth import admit
 from evana.server._body import read_body
 from evana.server._errors import ERROR_RESPONSES
 from evana.server._state import AppState, get_state
-from evana.server._wire import GZIP_MAGIC, accept, gunzip, json_body, key_from_headers, segment
+from evana.server._wire import (
+    GZIP_MAGIC,
+    Decoded,
+    accept,
+    gunzip,
+    json_body,
+    key_from_headers,
+    segment,
+)
 
 __all__ = ["CORS_PATHS", "SHORT", "router"]
 
@@ -44,6 +52,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+def _parse(body: bytes, kind: str | None) -> Decoded:
+    return segment.read(json_body(body), kind=kind)
+
+
 async def _receive(request: Request, state: AppState, kind: str | None) -> JSONResponse:
     received_at = dt.datetime.now(dt.UTC)
     # A key in a header is checked before the body is read; one in the body, once it is.
@@ -62,7 +74,8 @@ async def _receive(request: Request, state: AppState, kind: str | None) -> JSONR
         )
         if body.startswith(GZIP_MAGIC):
             body = await gunzip(body, limit, take)
-        decoded = segment.read(json_body(body), kind=kind)
+        # Parsing and mapping in the ingest service's validation threads, as /v1/events does.
+        decoded = await state.ingest.gate.run(_parse, body, kind)
         if header_key is None:
             if decoded.key is None:
                 raise AuthenticationError(
