@@ -12,17 +12,17 @@ from __future__ import annotations
 import datetime as dt
 import json
 import uuid
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse, Response
 
-from evana.errors import AuthenticationError
-from evana.server._auth import admit
-from evana.server._body import read_body
 from evana.server._errors import ERROR_RESPONSES
 from evana.server._state import AppState, get_state
-from evana.server._wire import accept, key_from_headers, posthog
+from evana.server._wire import Decoded, posthog
+
+from ._foreign import receive
 
 __all__ = ["CAPTURE_PATHS", "CORS_PATHS", "CORS_PREFIXES", "router"]
 
@@ -57,39 +57,30 @@ _REMOTE_CONFIG: dict[str, Any] = {
 
 async def capture(request: Request, state: Annotated[AppState, Depends(get_state)]) -> JSONResponse:
     """Receive PostHog events (any body shape and compression its SDKs send)."""
-    received_at = dt.datetime.now(dt.UTC)
-    # A key in a header is checked before the body is read; one in the body, once it is.
-    header_key = key_from_headers(request.headers)
-    if header_key is not None:
-        admit(state, header_key, "ingest", request)
-    limit = max(state.settings.max_body_bytes, posthog.MIN_BODY_LIMIT)
     query = dict(request.query_params)
-    content_type = request.headers.get("content-type")
-    # The body's bytes count against the server-wide budget until the request is answered.
-    with state.ingest.bodies.hold() as take:
-        if request.method == "GET":  # the image-pixel fallback: the body travels as ?data=
-            body, content_type = request.url.query.encode(), "application/x-www-form-urlencoded"
-        else:
-            body = await read_body(
-                request.stream(),
-                encoding=request.headers.get("content-encoding"),
-                limit=limit,
-                declared=request.headers.get("content-length"),
-                take=take,
-            )
+    limit = max(state.settings.max_body_bytes, posthog.MIN_BODY_LIMIT)
+    # The image-pixel fallback (GET) sends its body as ?data=, a form.
+    content_type = (
+        "application/x-www-form-urlencoded"
+        if request.method == "GET"
+        else request.headers.get("content-type")
+    )
+
+    async def decode(body: bytes, take: Callable[[int], None], received_at: dt.datetime) -> Decoded:
         text = await posthog.unwrap(
             body, content_type=content_type, query=query, limit=limit, take=take
         )
         # Parsing and mapping in the ingest service's validation threads, as /v1/events does.
-        decoded = await state.ingest.gate.run(posthog.parse, text, query, received_at)
-        if header_key is None:
-            if decoded.key is None:
-                raise AuthenticationError(
-                    "missing API key: send an evana ingest key as the SDK's project key"
-                    " (api_key or token) or as Authorization: Bearer"
-                )
-            admit(state, decoded.key, "ingest", request)
-        await accept(state.ingest, decoded, source="posthog", received_at=received_at)
+        return await state.ingest.gate.run(posthog.parse, text, query, received_at)
+
+    await receive(
+        request,
+        state,
+        source="posthog",
+        limit=limit,
+        key_hint="project key (api_key or token)",
+        decode=decode,
+    )
     return JSONResponse(_CAPTURED)
 
 
@@ -154,24 +145,19 @@ async def remote_config_js(token: str) -> Response:
     return Response(script, media_type="application/javascript")
 
 
-for _path in ("/flags", "/flags/"):
-    for _method in ("POST", "GET"):
-        router.add_api_route(
-            _path,
-            flags,
-            methods=[_method],
-            include_in_schema=_path == "/flags",
-            summary="PostHog feature flags (none)",
-        )
-for _path in ("/decide", "/decide/"):
-    for _method in ("POST", "GET"):
-        router.add_api_route(
-            _path,
-            decide,
-            methods=[_method],
-            include_in_schema=_path == "/decide",
-            summary="PostHog start-up configuration (nothing on)",
-        )
+for _name, _answer, _summary in (
+    ("/flags", flags, "PostHog feature flags (none)"),
+    ("/decide", decide, "PostHog start-up configuration (nothing on)"),
+):
+    for _path in (_name, f"{_name}/"):
+        for _method in ("POST", "GET"):
+            router.add_api_route(
+                _path,
+                _answer,
+                methods=[_method],
+                include_in_schema=_path == _name,
+                summary=_summary,
+            )
 router.add_api_route(
     "/array/{token}/config", remote_config, methods=["GET"], summary="PostHog remote config"
 )

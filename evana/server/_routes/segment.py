@@ -7,25 +7,23 @@ same durable path as ``POST /v1/events``; ``200 {"success": true}`` means durabl
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import JSONResponse
 
-from evana.errors import AuthenticationError
-from evana.server._auth import admit
-from evana.server._body import read_body
 from evana.server._errors import ERROR_RESPONSES
 from evana.server._state import AppState, get_state
 from evana.server._wire import (
     GZIP_MAGIC,
     Decoded,
-    accept,
     gunzip,
     json_body,
-    key_from_headers,
     segment,
 )
+
+from ._foreign import receive
 
 __all__ = ["CORS_PATHS", "SHORT", "router"]
 
@@ -57,33 +55,24 @@ def _parse(body: bytes, kind: str | None) -> Decoded:
 
 
 async def _receive(request: Request, state: AppState, kind: str | None) -> JSONResponse:
-    received_at = dt.datetime.now(dt.UTC)
-    # A key in a header is checked before the body is read; one in the body, once it is.
-    header_key = key_from_headers(request.headers)
-    if header_key is not None:
-        admit(state, header_key, "ingest", request)
     limit = max(state.settings.max_body_bytes, segment.MIN_BODY_LIMIT)
-    # The body's bytes count against the server-wide budget until the request is answered.
-    with state.ingest.bodies.hold() as take:
-        body = await read_body(
-            request.stream(),
-            encoding=request.headers.get("content-encoding"),
-            limit=limit,
-            declared=request.headers.get("content-length"),
-            take=take,
-        )
+
+    async def decode(
+        body: bytes, take: Callable[[int], None], _received_at: dt.datetime
+    ) -> Decoded:
         if body.startswith(GZIP_MAGIC):
             body = await gunzip(body, limit, take)
         # Parsing and mapping in the ingest service's validation threads, as /v1/events does.
-        decoded = await state.ingest.gate.run(_parse, body, kind)
-        if header_key is None:
-            if decoded.key is None:
-                raise AuthenticationError(
-                    "missing API key: send an evana ingest key as the SDK's write key"
-                    " (writeKey, Basic auth, X-Write-Key) or as Authorization: Bearer"
-                )
-            admit(state, decoded.key, "ingest", request)
-        await accept(state.ingest, decoded, source="segment", received_at=received_at)
+        return await state.ingest.gate.run(_parse, body, kind)
+
+    await receive(
+        request,
+        state,
+        source="segment",
+        limit=limit,
+        key_hint="write key (writeKey, Basic auth, X-Write-Key)",
+        decode=decode,
+    )
     return JSONResponse({"success": True})
 
 
