@@ -85,7 +85,7 @@ def evana_serve(
         text=True,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
-        env={**os.environ, "EVANA_API_KEY": "", **(env or {})},
+        env={**os.environ, "EVANA_API_KEY": "", "PYTHONUNBUFFERED": "1", **(env or {})},
     )
     server = ServerProcess(f"http://127.0.0.1:{port}", proc, None)
     assert proc.stdout is not None
@@ -103,9 +103,12 @@ def evana_serve(
             while time.monotonic() < deadline:
                 if proc.poll() is not None:
                     raise RuntimeError("evana serve exited:\n" + "".join(server.output))
-                with contextlib.suppress(httpx.HTTPError):
-                    if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
-                        break
+                # Wait for *this* process's banner too: a /readyz answer alone could come from
+                # another test's server on a reused port, before this one printed its key.
+                if any(server.url in line for line in list(server.output)):
+                    with contextlib.suppress(httpx.HTTPError):
+                        if httpx.get(f"{server.url}/readyz", timeout=2).status_code == 200:
+                            break
                 time.sleep(0.1)
             else:
                 raise RuntimeError("evana serve never became ready:\n" + "".join(server.output))
