@@ -9,6 +9,7 @@ from ._erasure import Erasure, erase_user, user_events
 from ._events import EventStore, WriteResult
 from ._keys import KeyRecord, KeyRepository
 from ._migrate import current_revision, head_revision, upgrade
+from ._persons import PersonDirectory, PersonMap
 from ._rollups import RollupReader
 from ._tables import ALL_EVENTS, PERSON_EVENTS, metadata
 
@@ -22,6 +23,8 @@ __all__ = [
     "EventStore",
     "KeyRecord",
     "KeyRepository",
+    "PersonDirectory",
+    "PersonMap",
     "RollupReader",
     "WriteResult",
     "classify_error",
