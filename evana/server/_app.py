@@ -25,7 +25,19 @@ from ._queue import EventQueue, InProcessQueue, NatsQueue
 from ._ratelimit import RateLimiter
 from ._readiness import ReadinessMonitor
 from ._redact import install_redaction
-from ._routes import browse, dlq, events, health, keys, metrics, posthog, segment, stats, users
+from ._routes import (
+    browse,
+    dlq,
+    events,
+    health,
+    keys,
+    metrics,
+    persons,
+    posthog,
+    segment,
+    stats,
+    users,
+)
 from ._routes._cors import AnyOriginCors
 from ._state import AppState
 from ._storage import Database, EventStore, upgrade
@@ -145,6 +157,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(events.router)
     app.include_router(stats.router)
     app.include_router(users.router)
+    app.include_router(persons.router)
     app.include_router(keys.router)
     app.include_router(browse.router)
     app.include_router(dlq.router)

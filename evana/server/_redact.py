@@ -41,9 +41,11 @@ _URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.\-]*://[^\s:/@]*:)[^\s/]*@")
 _NATS_TOKEN = re.compile(r"((?:nats|tls|ws|wss)://)[^\s:/@]+@")
 #: The data-rights routes' prefix: whatever follows it in a path is a user id.
 USERS_PREFIX = "/v1/users/"
-#: ``/v1/users/`` and the rest of the path as log text shows it (percent-encoded, so up to a
+#: Prefixes of every path whose rest is a distinct id (a person's page too).
+ID_PREFIXES = (USERS_PREFIX, "/v1/persons/")
+#: A prefix and the rest of the path as log text shows it (percent-encoded, so up to a
 #: space, a quote or the query string).
-_USER_PATH = re.compile(r"/v1/users/[^\s\"'?]+")
+_USER_PATH = re.compile(r"/v1/(?:users|persons)/[^\s\"'?]+")
 _MASKED_ID = "[redacted]"
 
 
@@ -55,17 +57,23 @@ def redact_user_path(path: str) -> str:
 
     >>> redact_user_path("/v1/users/u_42/events"), redact_user_path("/v1/users/a/b c")
     ('/v1/users/[redacted]/events', '/v1/users/[redacted]')
-    >>> redact_user_path("/v1/stats/dau")
-    '/v1/stats/dau'
+    >>> redact_user_path("/v1/stats/dau"), redact_user_path("/v1/persons/anon-1")
+    ('/v1/stats/dau', '/v1/persons/[redacted]')
     """
-    start = path.find(USERS_PREFIX)
-    if start < 0:
-        return path
-    rest = path[start + len(USERS_PREFIX) :]
-    if not rest:
-        return path
-    tail = "/events" if rest.endswith("/events") and rest != "/events" else ""
-    return path[: start + len(USERS_PREFIX)] + _MASKED_ID + tail
+    for prefix in ID_PREFIXES:
+        start = path.find(prefix)
+        if start < 0:
+            continue
+        rest = path[start + len(prefix) :]
+        if not rest:
+            return path
+        tail = "/events" if rest.endswith("/events") and rest != "/events" else ""
+        return path[: start + len(prefix)] + _MASKED_ID + tail
+    return path
+
+
+def _has_id_path(text: str) -> bool:
+    return any(prefix in text for prefix in ID_PREFIXES)
 
 
 def redact(text: str) -> str:
@@ -80,7 +88,7 @@ def redact(text: str) -> str:
     >>> redact('127.0.0.1:5 - "DELETE /v1/users/alice%40example.com HTTP/1.1" 200')
     '127.0.0.1:5 - "DELETE /v1/users/[redacted] HTTP/1.1" 200'
     """
-    if USERS_PREFIX in text:
+    if _has_id_path(text):
         text = _USER_PATH.sub(lambda m: redact_user_path(m.group()), text)
     if "evana_" in text:
         text = _KEY.sub(_MASK, text)
@@ -112,8 +120,8 @@ class RedactingFormatter(logging.Formatter):
 
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        return redact_user_path(value) if USERS_PREFIX in value else value
-    if isinstance(value, bytes) and USERS_PREFIX.encode() in value:
+        return redact_user_path(value) if _has_id_path(value) else value
+    if isinstance(value, bytes) and _has_id_path(value.decode("latin-1")):
         return redact_user_path(value.decode("latin-1")).encode("latin-1")
     if isinstance(value, Mapping):  # uvicorn's trace level logs each request's scope
         return {key: _scrub(item) for key, item in value.items()}

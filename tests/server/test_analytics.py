@@ -30,7 +30,12 @@ def empty_database(db_url: str) -> Iterator[Database]:
         create_schema(db)
     else:
         with db.write() as conn:
-            conn.execute(text("TRUNCATE events, users, rollups RESTART IDENTITY"))
+            conn.execute(
+                text(
+                    "TRUNCATE events, users, rollups, person_ids, person_state, person_properties"
+                    " RESTART IDENTITY"
+                )
+            )
     try:
         yield db
     finally:

@@ -28,11 +28,13 @@ log = logging.getLogger("evana.api")
 NDJSON = "application/x-ndjson"
 
 
-PREFIX = "/v1/users/"
+#: Paths whose next segment is a distinct id (see :class:`RawUserIdPaths`).
+PREFIXES = ("/v1/users/", "/v1/persons/")
 
 
 class RawUserIdPaths:
-    """ASGI middleware: route ``/v1/users/…`` by the path as sent, so a user id may hold "/".
+    """ASGI middleware: route ``/v1/users/…`` and ``/v1/persons/…`` by the path as sent, so an
+    id may hold "/".
 
     ASGI servers decode ``%2F`` before routing, which would make ``DELETE /v1/users/a%2Fb`` and
     ``DELETE /v1/users/a/b`` the same request. This rebuilds the routing path of these URLs
@@ -49,10 +51,12 @@ class RawUserIdPaths:
             raw: bytes = scope.get("raw_path") or b""
             root = scope.get("root_path", "").encode()
             raw = raw[len(root) :] if root and raw.startswith(root) else raw
-            if raw.startswith(PREFIX.encode()):
-                segments = raw[len(PREFIX) :].split(b"/")
-                path = PREFIX + "/".join(quote(unquote_to_bytes(s), safe="") for s in segments)
-                scope = {**scope, "path": scope.get("root_path", "") + path}
+            for prefix in PREFIXES:
+                if raw.startswith(prefix.encode()):
+                    segments = raw[len(prefix) :].split(b"/")
+                    path = prefix + "/".join(quote(unquote_to_bytes(s), safe="") for s in segments)
+                    scope = {**scope, "path": scope.get("root_path", "") + path}
+                    break
         await self.app(scope, receive, send)
 
 

@@ -9,7 +9,7 @@ from ._erasure import Erasure, erase_user, user_events
 from ._events import EventStore, WriteResult
 from ._keys import KeyRecord, KeyRepository
 from ._migrate import current_revision, head_revision, upgrade
-from ._persons import PersonDirectory, PersonMap
+from ._persons import PersonDirectory, PersonMap, PersonRecord, read_person
 from ._rollups import RollupReader
 from ._tables import ALL_EVENTS, PERSON_EVENTS, metadata
 
@@ -25,6 +25,7 @@ __all__ = [
     "KeyRepository",
     "PersonDirectory",
     "PersonMap",
+    "PersonRecord",
     "RollupReader",
     "WriteResult",
     "classify_error",
@@ -37,6 +38,7 @@ __all__ = [
     "is_database_error",
     "metadata",
     "newest_events",
+    "read_person",
     "settle",
     "upgrade",
     "user_events",

@@ -86,6 +86,7 @@ def _event_id(row: NormalizedEvent) -> uuid.UUID:
 #: connection by default). Keys in one bucket are merely serialised together.
 ROLLUP_LOCKS = 256
 _ROLLUP_LOCK_SPACE = 0x65766E61  # "evna": the first int4 of the two-key advisory lock form
+_PERSON_LOCK_SPACE = 0x65767072  # "evpr": merges and erasures of persons
 
 
 def rollup_lock_id(key: Key) -> int:
@@ -207,6 +208,12 @@ class Dialect:
     def try_lock_rollup_key(self, conn: Connection, key: Key) -> bool:  # noqa: ARG002
         """Take a key's rewrite lock if free (never waits); False when another holds it."""
         return True
+
+    def lock_persons(self, conn: Connection) -> None:
+        """Wait until this transaction alone may merge or erase persons (until it ends).
+
+        SQLite: the write transaction's lock already makes it the only writer.
+        """
 
     def fetch_bitmaps(self, conn: Connection, ids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
         """``(id, serialized bitmap)`` of rollup rows ``ids``, in the current transaction."""
@@ -335,6 +342,15 @@ class PostgresDialect(Dialect):
                 text("SELECT pg_advisory_xact_lock(:space, :k)"),
                 {"space": _ROLLUP_LOCK_SPACE, "k": lock},
             )
+
+    def lock_persons(self, conn: Connection) -> None:
+        # One lock for every merge: links are rare next to events, and two merges of
+        # overlapping persons must see each other's result. Taken after a batch's rows are
+        # stored and before any rollup key lock (erasures take it first too), so no cycle.
+        conn.execute(
+            text("SELECT pg_advisory_xact_lock(:space, :k)"),
+            {"space": _PERSON_LOCK_SPACE, "k": 0},
+        )
 
     def try_lock_rollup_key(self, conn: Connection, key: Key) -> bool:
         stmt = text("SELECT pg_try_advisory_xact_lock(:space, :k)")

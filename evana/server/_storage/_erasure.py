@@ -18,10 +18,11 @@ from pyroaring import BitMap
 from sqlalchemy import Connection, delete, insert, select
 
 from ._database import Database
+from ._persons import forget_persons, person_uids, uid_of, user_ids_of
 from ._rollups import Key
-from ._tables import ALL_EVENTS, PERSON_EVENTS, events, rollups, users
+from ._tables import ALL_EVENTS, PERSON_EVENTS, events, rollups
 
-__all__ = ["Erasure", "erase_user", "user_events"]
+__all__ = ["Erasure", "erase_user", "person_ids_of", "user_events"]
 
 _PAGE = 1000
 
@@ -35,13 +36,22 @@ class Erasure:
     rollup_keys: int
 
 
+def person_ids_of(db: Database, user_id: str) -> list[str]:
+    """Every distinct id of the person ``user_id`` belongs to (``[user_id]`` when unlinked)."""
+    with db.read() as conn:
+        uid = uid_of(conn, user_id)
+        return [user_id] if uid is None else user_ids_of(conn, person_uids(conn, uid))
+
+
 def user_events(db: Database, user_id: str) -> Iterator[dict[str, Any]]:
-    """Every stored event of ``user_id``, oldest first, as wire-format dicts (paged reads)."""
+    """Every stored event of the person ``user_id`` belongs to (all its linked ids), oldest
+    first, as wire-format dicts (paged reads)."""
+    names = person_ids_of(db, user_id)
     after: tuple[dt.datetime, Any] | None = None
     while True:
         stmt = (
             select(events)
-            .where(events.c.user_id == user_id)
+            .where(events.c.user_id.in_(names))
             .order_by(events.c.timestamp, events.c.event_id)
             .limit(_PAGE)
         )
@@ -68,7 +78,8 @@ def user_events(db: Database, user_id: str) -> Iterator[dict[str, Any]]:
 
 
 def erase_user(db: Database, user_id: str) -> Erasure:
-    """Delete every event of ``user_id`` and remove the user from every rollup, in one transaction.
+    """Erase the whole person ``user_id`` belongs to, in one transaction: every linked id's
+    events, its person properties and links, and its place in every rollup.
 
     Rollup rows are immutable (bitmaps are cached by row id), so each affected key's rows are
     replaced by one merged row without the user. Keys are found from the user's raw events
@@ -84,30 +95,37 @@ def erase_user(db: Database, user_id: str) -> Erasure:
     the user in the rollups of its key (the check of remaining events runs after the reads).
     """
     with db.write() as conn:
-        uid = conn.execute(select(users.c.uid).where(users.c.user_id == user_id)).scalar()
+        # The persons lock first (merges take it too): no id can join the person meanwhile.
+        db.dialect.lock_persons(conn)
+        uid = uid_of(conn, user_id)
         if uid is None:
             return Erasure(user_id, 0, 0)
+        uids = person_uids(conn, uid)
+        names = user_ids_of(conn, uids)
         removed: Counter[Key] = Counter()
         deleted = 0
         for stamp, name in conn.execute(
             delete(events)
-            .where(events.c.user_id == user_id)
+            .where(events.c.user_id.in_(names))
             .returning(events.c.timestamp, events.c.event)
         ):
             deleted += 1
             for key in _keys_of(stamp, name):
                 removed[key] += 1
-        for key in _keys_holding(conn, uid):
+        for key in _keys_holding(conn, set(uids)):
             removed.setdefault(key, 0)
         keys = sorted(removed)
         db.dialect.lock_rollup_keys(conn, keys)
         # Statements after the locks: they see every row committed by previous holders.
         rows = {key: _rows_of(conn, key) for key in keys}
-        # After the reads: an event of the user stored by a writer that committed since the
-        # DELETE keeps the user in its keys (its rollup row may be among the rows just read).
-        kept = set() if db.dialect.single_writer else _keys_still_stored(conn, user_id)
+        # After the reads: an event of the person stored by a writer that committed since the
+        # DELETE keeps its id in its keys (its rollup row may be among the rows just read).
+        by_name = dict(zip(names, uids, strict=True))
+        kept = {} if db.dialect.single_writer else _keys_still_stored(conn, names)
         for key in keys:
-            _rewrite_without(conn, key, rows[key], uid, removed[key], keep_user=key in kept)
+            keep = {by_name[name] for name in kept.get(key, ())}
+            _rewrite_without(conn, key, rows[key], set(uids) - keep, removed[key])
+        forget_persons(conn, db.dialect, uids)
     return Erasure(user_id, deleted, len(removed))
 
 
@@ -118,18 +136,26 @@ def _keys_of(stamp: dt.datetime, name: str) -> tuple[Key, ...]:
     return (day, name), (day, ALL_EVENTS)
 
 
-def _keys_still_stored(conn: Connection, user_id: str) -> set[Key]:
-    """Keys of the user's events in ``events`` now (normally none: a second scan of the events,
+def _keys_still_stored(conn: Connection, names: list[str]) -> dict[Key, set[str]]:
+    """Keys of the person's events in ``events`` now, with whose (normally none: a second read,
     only where another writer may have committed since the DELETE)."""
-    stmt = select(events.c.timestamp, events.c.event).where(events.c.user_id == user_id)
-    return {key for stamp, name in conn.execute(stmt) for key in _keys_of(stamp, name)}
+    stmt = select(events.c.timestamp, events.c.event, events.c.user_id).where(
+        events.c.user_id.in_(names)
+    )
+    found: dict[Key, set[str]] = {}
+    for stamp, name, user in conn.execute(stmt):
+        for key in _keys_of(stamp, name):
+            found.setdefault(key, set()).add(user)
+    return found
 
 
-def _keys_holding(conn: Connection, uid: int) -> set[Key]:
-    """Rollup keys whose bitmaps contain ``uid`` (a full read of the rollups: erasure is rare)."""
+def _keys_holding(conn: Connection, uids: set[int]) -> set[Key]:
+    """Rollup keys whose bitmaps hold any of ``uids`` (a full read of the rollups: erasure is
+    rare)."""
+    wanted = BitMap(uids)
     found = set()
     for day, name, blob in conn.execute(select(rollups.c.day, rollups.c.event, rollups.c.users)):
-        if uid in BitMap.deserialize(blob):
+        if BitMap.deserialize(blob).intersect(wanted):
             found.add((day, name))
     return found
 
@@ -147,18 +173,15 @@ def _rewrite_without(
     conn: Connection,
     key: Key,
     rows: list[tuple[int, int]],
-    uid: int,
+    uids: set[int],
     count: int,
-    *,
-    keep_user: bool,
 ) -> None:
     if not rows:
         return
     ids = [row_id for row_id, _ in rows]
     blobs = conn.execute(select(rollups.c.users).where(rollups.c.id.in_(ids))).scalars()
     merged = BitMap.union(*(BitMap.deserialize(blob) for blob in blobs))
-    if not keep_user:
-        merged.discard(uid)
+    merged -= BitMap(uids)
     merged.run_optimize()
     remaining = sum(events for _, events in rows) - count
     conn.execute(delete(rollups).where(rollups.c.id.in_(ids)))

@@ -10,6 +10,7 @@ from evana.server._batch import NormalizedEvent
 
 from ._compaction import compact, settle
 from ._database import Database
+from ._persons import PersonChanges, link_ids, write_properties
 from ._rollups import write_deltas
 from ._tables import ALL_EVENTS, PERSON_EVENTS
 from ._users import UserIds
@@ -62,7 +63,8 @@ class EventStore:
         unique = list(first.values())
         if not unique:
             return WriteResult(len(rows), 0)
-        uids = self.users.resolve(row.user_id for row in unique)
+        changes = PersonChanges.of(unique)
+        uids = self.users.resolve([*(row.user_id for row in unique), *changes.other_ids])
         # Person operations are stored like any event, in the same transaction, but their
         # deltas are dropped: they count in no report. Split by name before storing, as the
         # every-event delta of a day would otherwise count them.
@@ -76,6 +78,11 @@ class EventStore:
             deltas = self.db.dialect.store_events(conn, counted, uids) if counted else {}
             quiet = self.db.dialect.store_events(conn, persons, uids) if persons else {}
             write_deltas(conn, deltas)
+            # Links and person properties go with the events that carry them (never without:
+            # a crash in between would lose them, as the events would be duplicates on resend).
+            # Every copy is applied, not only new rows: both are idempotent.
+            write_properties(conn, self.db.dialect, changes.property_writes(uids))
+            link_ids(conn, self.db.dialect, changes.pairs(uids))
         self._housekeeping(deltas)
         inserted = sum(
             d.events

@@ -19,7 +19,18 @@ from evana.schema import MAX_NAME_LENGTH
 
 from ._types import JSONDocument, UTCDateTime
 
-__all__ = ["ALL_EVENTS", "PERSON_EVENTS", "api_keys", "events", "metadata", "rollups", "users"]
+__all__ = [
+    "ALL_EVENTS",
+    "PERSON_EVENTS",
+    "api_keys",
+    "events",
+    "metadata",
+    "person_ids",
+    "person_properties",
+    "person_state",
+    "rollups",
+    "users",
+]
 
 metadata = MetaData(
     naming_convention={
@@ -40,6 +51,8 @@ events = Table(
     Column("properties", JSONDocument, nullable=True),
     Column("received_at", UTCDateTime(), nullable=False),
     Index(None, "timestamp"),
+    # A person's page, export and erasure read one user's events: without this, each is a scan.
+    Index(None, "user_id"),
 )
 
 #: Dense integer ids for users, so sets of users are compact roaring bitmaps.
@@ -80,6 +93,44 @@ rollups = Table(
     # Ids are never reused (AUTOINCREMENT on SQLite; a sequence on PostgreSQL), so a bitmap
     # cached under its row id never goes stale: rows are only inserted and deleted, never updated.
     sqlite_autoincrement=True,
+)
+
+#: The uids of every person of several distinct ids, each with the person's number (``pid``:
+#: the smallest uid of the person, so it depends only on the links, never on their order).
+#: ``epoch`` is the ``person_state.epoch`` of the merge that last changed the row: readers that
+#: hold a map as of epoch E read only rows with a later one.
+person_ids = Table(
+    "person_ids",
+    metadata,
+    Column("uid", Integer(), primary_key=True, autoincrement=False),
+    Column("pid", Integer(), nullable=False),
+    Column("epoch", BigInteger(), nullable=False),
+    Index(None, "pid"),
+    Index(None, "epoch"),
+)
+
+#: One row: ``epoch`` counts merges, ``resets`` counts erasures of persons (a reader's map
+#: must then be read again whole, as rows were deleted, not changed).
+person_state = Table(
+    "person_state",
+    metadata,
+    Column("id", Integer(), primary_key=True, autoincrement=False),
+    Column("epoch", BigInteger(), nullable=False),
+    Column("resets", BigInteger(), nullable=False),
+)
+
+#: Person properties per distinct id, as the winning value of each kind: ``set`` keeps the
+#: latest (timestamp, event id), ``set_once`` the earliest; a person's properties merge its
+#: ids' rows the same way (any ``set`` beats every ``set_once``), so arrival order never matters.
+person_properties = Table(
+    "person_properties",
+    metadata,
+    Column("uid", Integer(), primary_key=True, autoincrement=False),
+    Column("key", String(MAX_NAME_LENGTH), primary_key=True),
+    Column("kind", String(8), primary_key=True),
+    Column("value", JSONDocument, nullable=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("event_id", String(36), nullable=False),
 )
 
 #: API keys: only a SHA-256 of the secret part is kept.
