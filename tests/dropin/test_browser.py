@@ -183,3 +183,59 @@ def test_analytics_js_sends_into_evana_with_a_clean_console(target: Target, tmp_
     top = target.report("top-events", since=today, until=today, limit=1000)["events"]
     assert {"event": event, "count": 1, "users": 1} in top
     assert all(row["event"] != "$identify" for row in top)  # a person operation
+
+
+IDENTIFY_PAGE = """<!doctype html>
+<html><head><meta charset="utf-8"><title>shop</title><link rel="icon" href="data:,">
+<script src="/posthog.js"></script></head>
+<body><button id="buy">Buy</button><button id="login">Log in</button>
+<script>
+  posthog.init(%(key)r, {
+    api_host: %(host)r,
+    autocapture: false,
+    capture_pageview: false,
+    persistence: "memory",
+    opt_out_useragent_filter: true,
+    bootstrap: {distinctID: %(anon)r, isIdentifiedID: false},
+    loaded: () => { window.posthogLoaded = true; },
+  });
+  document.getElementById("buy").addEventListener("click", () => posthog.capture(%(event)r));
+  document.getElementById("login").addEventListener("click", () => {
+    posthog.identify(%(user)r, {plan: "pro"});
+  });
+</script></body></html>
+"""
+
+
+def test_posthog_js_identify_after_anonymous_events_counts_one_person(
+    target: Target, tmp_path: Path
+) -> None:
+    u = users()
+    anon, user, event = f"{u}anon", f"{u}user", f"clicked-{u}"
+    shutil.copy(FIXTURES / "posthog-js.array.no-external.js", tmp_path / "posthog.js")
+    (tmp_path / "index.html").write_text(
+        IDENTIFY_PAGE
+        % {"key": target.ingest, "host": target.url, "anon": anon, "user": user, "event": event}
+    )
+    with browser_page(tmp_path) as (page, origin, problems):
+        page.goto(f"{origin}/index.html")
+        page.wait_for_function("window.posthogLoaded === true", timeout=15_000)
+        page.click("#buy")  # anonymous
+        page.click("#login")
+        page.click("#buy")  # identified
+        rows = target.wait_rows(u, 3, timeout=30)
+        page.close(run_before_unload=True)
+    assert problems == []
+    assert sorted((r.event, r.user_id) for r in rows) == sorted(
+        [(event, anon), ("$identify", user), (event, user)]
+    )
+    today = dt.datetime.now(dt.UTC).date().isoformat()
+    top = target.report("top-events", since=today, until=today, limit=1000)["events"]
+    assert {"event": event, "count": 2, "users": 1} in top  # one person, two ids
+    import httpx
+
+    person = httpx.get(
+        f"{target.url}/v1/persons/{anon}", headers={"X-API-Key": target.read}, timeout=30
+    ).json()
+    assert sorted(person["distinct_ids"]) == [anon, user]
+    assert person["properties"]["plan"] == "pro"
