@@ -21,7 +21,7 @@ from evana.server._storage import Database, EventStore, upgrade
 
 from .data import EventSet
 
-__all__ = ["PG_SERVER", "fresh_postgres", "load", "read_key", "serve"]
+__all__ = ["PG_SERVER", "drop_postgres", "fresh_postgres", "load", "read_key", "serve"]
 
 PG_SERVER = os.environ.get("EVANA_BENCH_PG", "postgresql+psycopg://postgres@127.0.0.1:5432")
 _EVANA = shutil.which("evana", path=os.path.dirname(sys.executable)) or "evana"
@@ -36,6 +36,15 @@ def fresh_postgres(name: str) -> str:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         conn.execute(f'CREATE DATABASE "{name}"')
     return f"{PG_SERVER}/{name}"
+
+
+def drop_postgres(name: str) -> None:
+    """Drop database ``name`` on the bench server, if it exists."""
+    import psycopg
+
+    admin = PG_SERVER.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def load(url: str, data: EventSet, chunk: int = 10_000) -> float:

@@ -122,3 +122,21 @@ def test_soak_small(tmp_path: Path, services: Services) -> None:
 def test_ingest_cli_small(tmp_path: Path) -> None:
     data = run("bench.ingest_cli", tmp_path / "c.json", "--events", "20000")
     assert data, "the program wrote its figures"
+
+
+@pytest.mark.integration
+def test_persons_small(tmp_path: Path, services: Services) -> None:
+    data = run(
+        "bench.persons",
+        tmp_path / "p.json",
+        "--events",
+        "20000",
+        "--users",
+        "1000",
+        "--repeat",
+        "2",
+        services=services,
+    )
+    assert data["links"] > 0
+    assert data["merge_1000_days_ms"] > 0
+    assert set(data["reports_with_ms"]) == set(data["reports_without_ms"])

@@ -35,7 +35,7 @@ from evana.errors import PermanentStorageError, StorageError, TransientStorageEr
 from evana.server._batch import NormalizedEvent
 
 from ._rollups import Delta, Key, build_deltas
-from ._tables import ALL_EVENTS, rollups
+from ._tables import ALL_EVENTS, PERSON_EVENTS, rollups
 
 __all__ = ["Dialect", "classify_error", "dialect_for_url", "is_database_error", "json_text"]
 
@@ -66,8 +66,7 @@ _INSERT_AND_GROUP = """
         RETURNING event_id, event, timestamp)
     SELECT (i.timestamp AT TIME ZONE 'UTC')::date, i.event, count(*), array_agg(s.uid)
     FROM inserted i JOIN evana_staging s USING (event_id)
-    GROUP BY GROUPING SETS (((i.timestamp AT TIME ZONE 'UTC')::date, i.event),
-                            ((i.timestamp AT TIME ZONE 'UTC')::date))"""
+    GROUP BY 1, 2"""
 
 
 def _sqlite_time(value: dt.datetime) -> str:
@@ -295,8 +294,8 @@ class PostgresDialect(Dialect):
         self, cur: psycopg.Cursor[Any], rows: Sequence[NormalizedEvent], uids: Mapping[str, int]
     ) -> dict[Key, Delta]:
         # Binary COPY into a per-session staging table, then one INSERT … SELECT … ON CONFLICT
-        # DO NOTHING whose RETURNING rows PostgreSQL groups into the rollup deltas itself
-        # (GROUPING SETS: per day and event, and per day).
+        # DO NOTHING whose RETURNING rows PostgreSQL groups per day and event; the day's
+        # every-event deltas are their sum, less person operations (see build_deltas).
         cur.execute(_STAGING)
         with cur.copy(_COPY) as copy:
             copy.set_types(_COPY_TYPES)
@@ -316,8 +315,12 @@ class PostgresDialect(Dialect):
         cur.execute(_INSERT_AND_GROUP)
         deltas: dict[Key, Delta] = {}
         for day, name, count, members in cur.fetchall():
-            delta = deltas[(day, ALL_EVENTS if name is None else name)] = Delta()
+            delta = deltas[(day, name)] = Delta()
             delta.events, delta.uids = count, members
+            if name not in PERSON_EVENTS:
+                every = deltas.setdefault((day, ALL_EVENTS), Delta())
+                every.events += count
+                every.uids.extend(members)
         cur.execute("TRUNCATE evana_staging")
         return deltas
 

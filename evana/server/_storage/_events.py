@@ -11,8 +11,7 @@ from evana.server._batch import NormalizedEvent
 from ._compaction import compact, settle
 from ._database import Database
 from ._persons import PersonChanges, link_ids, write_properties
-from ._rollups import write_deltas
-from ._tables import ALL_EVENTS, PERSON_EVENTS
+from ._rollups import counted, inserted_events, write_deltas
 from ._users import UserIds
 
 __all__ = ["EventStore", "WriteResult"]
@@ -65,31 +64,18 @@ class EventStore:
             return WriteResult(len(rows), 0)
         changes = PersonChanges.of(unique)
         uids = self.users.resolve([*(row.user_id for row in unique), *changes.other_ids])
-        # Person operations are stored like any event, in the same transaction, but their
-        # deltas are dropped: they count in no report. Split by name before storing, as the
-        # every-event delta of a day would otherwise count them.
-        counted = [row for row in unique if row.event not in PERSON_EVENTS]
-        persons = (
-            [row for row in unique if row.event in PERSON_EVENTS]
-            if len(counted) < len(unique)
-            else []
-        )
         with self.db.write() as conn:
-            deltas = self.db.dialect.store_events(conn, counted, uids) if counted else {}
-            quiet = self.db.dialect.store_events(conn, persons, uids) if persons else {}
+            # Person operations are stored like any event, in the same statement; their
+            # deltas stay out of the rollups (see build_deltas): they count in no report.
+            deltas = self.db.dialect.store_events(conn, unique, uids)
             write_deltas(conn, deltas)
             # Links and person properties go with the events that carry them (never without:
             # a crash in between would lose them, as the events would be duplicates on resend).
             # Every copy is applied, not only new rows: both are idempotent.
             write_properties(conn, self.db.dialect, changes.property_writes(uids))
             link_ids(conn, self.db.dialect, changes.pairs(uids))
-        self._housekeeping(deltas)
-        inserted = sum(
-            d.events
-            for part in (deltas, quiet)
-            for (_, name), d in part.items()
-            if name == ALL_EVENTS
-        )
+        self._housekeeping(counted(deltas))
+        inserted = inserted_events(deltas)
         return WriteResult(len(rows), inserted)
 
     def _housekeeping(self, touched: Iterable[tuple[dt.date, str]]) -> None:

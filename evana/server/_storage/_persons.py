@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pyroaring import AbstractBitMap, BitMap
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from evana.schema import MAX_NAME_LENGTH
 
@@ -168,7 +168,13 @@ class PersonDirectory:
                 self._map = PersonMap(merged)
                 self._seen = (epoch, resets)
             current = self._map
-        return current.with_properties(lambda: merged_properties(conn, current))
+        # Properties are read only if a query asks for them, and maybe after ``conn`` is
+        # closed (a report's rows are read first): on a connection of their own.
+        return current.with_properties(lambda: self._properties(current))
+
+    def _properties(self, persons: PersonMap) -> dict[int, dict[str, Any]]:
+        with self.db.read() as conn:
+            return merged_properties(conn, persons)
 
 
 def _state(conn: Connection) -> tuple[int, int]:
@@ -232,23 +238,35 @@ def link_ids(conn: Connection, dialect: Dialect, pairs: Iterable[tuple[int, int]
     if not parent:
         return False
     epoch = _bump(conn, dialect)
-    groups: dict[int, set[int]] = {}
-    for pid in {*parent, *parent.values()}:
-        groups.setdefault(root(pid), set()).add(pid)
-    for new, members in groups.items():
-        old = sorted(members - {new})
+    # Every id of a person whose number changes, read once, then rewritten in one pipelined
+    # statement: a batch's merges cost a few round trips, not one per person.
+    moved = {uid: root(pid) for uid, pid in _members(conn, parent)}
+    if moved:
         conn.execute(
-            update(person_ids).where(person_ids.c.pid.in_(old)).values(pid=new, epoch=epoch)
+            update(person_ids)
+            .where(person_ids.c.uid == bindparam("member"))
+            .values(pid=bindparam("person"), epoch=epoch),
+            [{"member": uid, "person": pid} for uid, pid in sorted(moved.items())],
         )
     # Ids (and person numbers) not yet in the table join it under their final number.
-    present = set(_existing(conn, involved | set(parent) | set(groups)))
+    everyone = involved | set(parent) | {root(pid) for pid in parent}
+    present = set(_existing(conn, everyone))
     rows = [
         {"uid": uid, "pid": root(pids.get(uid, uid)), "epoch": epoch}
-        for uid in sorted((involved | set(parent) | set(groups)) - present)
+        for uid in sorted(everyone - present)
     ]
     if rows:
         conn.execute(person_ids.insert(), rows)
     return True
+
+
+def _members(conn: Connection, pids: Collection[int]) -> Iterable[tuple[int, int]]:
+    """(uid, pid) of every id in the table belonging to one of ``pids``."""
+    ordered = sorted(pids)
+    for start in range(0, len(ordered), _CHUNK):
+        chunk = ordered[start : start + _CHUNK]
+        stmt = select(person_ids.c.uid, person_ids.c.pid).where(person_ids.c.pid.in_(chunk))
+        yield from ((uid, pid) for uid, pid in conn.execute(stmt))
 
 
 def _existing(conn: Connection, uids: Collection[int]) -> Iterable[int]:

@@ -16,12 +16,20 @@ from pyroaring import AbstractBitMap, BitMap
 from sqlalchemy import Connection, Select, func, insert, select
 
 from ._bitmaps import BitmapCache, load_bitmaps
-from ._tables import ALL_EVENTS, rollups
+from ._tables import ALL_EVENTS, PERSON_EVENTS, rollups
 
 if TYPE_CHECKING:
     from ._dialect import Dialect
 
-__all__ = ["Delta", "Key", "RollupReader", "build_deltas", "write_deltas"]
+__all__ = [
+    "Delta",
+    "Key",
+    "RollupReader",
+    "build_deltas",
+    "counted",
+    "inserted_events",
+    "write_deltas",
+]
 
 Key = tuple[dt.date, str]
 
@@ -37,18 +45,40 @@ class Delta:
 
 
 def build_deltas(rows: Iterable[tuple[dt.date, str, int]]) -> dict[Key, Delta]:
-    """Group (day, event, uid) of newly inserted events by key, plus each day's every-event key."""
+    """Group (day, event, uid) of newly inserted events by key, plus each day's every-event key.
+
+    A person operation (``PERSON_EVENTS``) is not activity: it gets its own key, which counts
+    what was inserted but is never written (:func:`write_deltas` skips it), and no share of
+    the every-event key.
+    """
     out: defaultdict[Key, Delta] = defaultdict(Delta)
     for day, name, uid in rows:
-        for key in ((day, ALL_EVENTS), (day, name)):
+        keys = ((day, name),) if name in PERSON_EVENTS else ((day, ALL_EVENTS), (day, name))
+        for key in keys:
             delta = out[key]
             delta.events += 1
             delta.uids.append(uid)
     return out
 
 
+def counted(deltas: dict[Key, Delta]) -> dict[Key, Delta]:
+    """The deltas that go into rollups (person operations' keys left out)."""
+    return {key: delta for key, delta in deltas.items() if key[1] not in PERSON_EVENTS}
+
+
+def inserted_events(deltas: dict[Key, Delta]) -> int:
+    """How many events the deltas were built from."""
+    return sum(
+        delta.events
+        for (_, name), delta in deltas.items()
+        if name == ALL_EVENTS or name in PERSON_EVENTS
+    )
+
+
 def write_deltas(conn: Connection, deltas: dict[Key, Delta]) -> None:
-    """Append one rollup row per key."""
+    """Append one rollup row per key (person operations' keys are skipped: see
+    :func:`build_deltas`)."""
+    deltas = counted(deltas)
     if not deltas:
         return
     conn.execute(
