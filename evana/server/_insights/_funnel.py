@@ -42,9 +42,9 @@ A worked example, a window of one hour, steps signup then purchase:
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 
-from evana.insights import FunnelQuery, FunnelResult, FunnelStepResult
+from evana.insights import MAX_FUNNEL_STEPS, FunnelQuery, FunnelResult, FunnelStepResult
 
 __all__ = ["compute_funnel"]
 
@@ -109,6 +109,11 @@ _BIT = {1 << k: k for k in range(64)}
 _RUNS: dict[tuple[tuple[int, ...], int, int], int] = {}
 # (masks with multiplicity, steps) -> size of a maximum step-event matching.
 _MATCHINGS: dict[tuple[tuple[int, ...], int], int] = {}
+# The steps each mask matches, and how many.
+_STEPS_OF = [
+    tuple(k for k in range(MAX_FUNNEL_STEPS) if m >> k & 1) for m in range(1 << MAX_FUNNEL_STEPS)
+]
+_STEP_COUNT = [m.bit_count() for m in range(1 << MAX_FUNNEL_STEPS)]
 # Bounds the memo tables: keys are small but their variety follows the data.
 _MEMO_LIMIT = 100_000
 
@@ -118,16 +123,43 @@ def _ordered_person(events: Events, n: int, window_us: int) -> tuple[int, list[i
     full = (1 << n) - 1
     lists: list[list[int]] = [[] for _ in range(n)]
     bit = _BIT
+    several = False
     for ts, mask in events:
         k = bit.get(mask & full)
-        if k is None:
-            if mask & full:
-                return _ordered_general(events, n, window_us)
-            continue
-        lists[k].append(ts)
-    entries = lists[0]
-    if not entries:
+        if k is not None:
+            lists[k].append(ts)
+        elif mask & full:
+            several = True
+            for k in _STEPS_OF[mask & full]:
+                lists[k].append(ts)
+    if not lists[0]:
         return 0, []
+    if not several:
+        # An event fills the one step it matches, so any event at or after the previous
+        # step's timestamp is another event: equal timestamps may follow each other.
+        return _ordered_chains(lists, n, window_us, bisect_left)
+    if _has_ties(events, full):
+        return _ordered_general(events, n, window_us)
+    # Timestamps are distinct, so the next step's event is the first one strictly after.
+    return _ordered_chains(lists, n, window_us, bisect_right)
+
+
+def _has_ties(events: Events, full: int) -> bool:
+    """Whether two events matching some step share a timestamp."""
+    last = None
+    for ts, mask in events:
+        if mask & full:
+            if ts == last:
+                return True
+            last = ts
+    return False
+
+
+def _ordered_chains(
+    lists: list[list[int]], n: int, window_us: int, after: Callable[[list[int], int], int]
+) -> tuple[int, list[int]]:
+    """Each entry's chain over per-step timestamps, ``after`` finding the next step's event."""
+    entries = lists[0]
     best = 0
     best_taus: list[int] = []
     i = 0
@@ -142,7 +174,7 @@ def _ordered_person(events: Events, n: int, window_us: int) -> tuple[int, list[i
         next_at = 0
         for k in range(1, n):
             lst = lists[k]
-            j = bisect_left(lst, prev)
+            j = after(lst, prev)
             if j == len(lst):
                 level, hard = k, True
                 break
@@ -260,8 +292,11 @@ def _augment(step: int, masks: tuple[int, ...], owner: list[int], seen: set[int]
     return False
 
 
-def _matching(masks: tuple[int, ...], n: int) -> int:
-    """The size of a maximum matching between steps 0..n-1 and events of the given masks."""
+def _matching(counts: dict[int, int], n: int) -> int:
+    """The size of a maximum matching between steps 0..n-1 and events, ``counts[mask]`` a mask."""
+    # Beyond its number of steps, more events of one mask cannot be matched: capping the
+    # counts keeps the memo keys few.
+    masks = tuple(sorted(m for m, c in counts.items() for _ in range(min(c, _STEP_COUNT[m]))))
     key = (masks, n)
     size = _MATCHINGS.get(key)
     if size is None:
@@ -276,50 +311,59 @@ def _matching(masks: tuple[int, ...], n: int) -> int:
 def _any_level(events: Events, n: int, window_us: int) -> int:
     """The highest entry level of an any-order funnel: steps matched within one window."""
     full = (1 << n) - 1
-    seq = [(ts, mask & full) for ts, mask in events if mask & full]
-    if not seq:
-        return 0
+    times: list[int] = []
+    masks: list[int] = []
     union = 0
-    single = True
-    for _, mask in seq:
-        union |= mask
-        if mask & (mask - 1):
-            single = False
+    for ts, mask in events:
+        mask &= full
+        if mask:
+            times.append(ts)
+            masks.append(mask)
+            union |= mask
+    if not times:
+        return 0
     ceiling = union.bit_count()
-    # counts[mask]: events of that mask in the window [seq[left].ts, seq[left].ts + window].
+    single = not any(m & (m - 1) for m in masks)
+    if times[-1] - times[0] <= window_us:
+        # The first event's window holds every event.
+        if single:
+            return ceiling
+        counts: dict[int, int] = {}
+        for mask in masks:
+            counts[mask] = counts.get(mask, 0) + 1
+        return _matching(counts, n)
+    return _any_sliding(times, masks, n, window_us, ceiling, single)
+
+
+def _any_sliding(
+    times: list[int], masks: list[int], n: int, window_us: int, ceiling: int, single: bool
+) -> int:
+    """:func:`_any_level` with a window sliding over the entries, from the earliest."""
+    # counts[mask]: the window's events of that mask; the window is [times[left], +window].
     counts: dict[int, int] = {}
     best = 0
     right = 0
-    size = len(seq)
+    size = len(times)
     left = 0
     while left < size:
-        t0 = seq[left][0]
+        t0 = times[left]
         end = t0 + window_us
         grew = False
-        while right < size and seq[right][0] <= end:
-            mask = seq[right][1]
+        while right < size and times[right] <= end:
+            mask = masks[right]
             counts[mask] = counts.get(mask, 0) + 1
             right += 1
             grew = True
         # A window that took no new event holds a subset of the previous one's events.
         if grew:
-            if single:
-                level = len(counts)
-            else:
-                # Beyond its number of steps, more events of one mask cannot be matched.
-                level = _matching(
-                    tuple(
-                        sorted(m for m, c in counts.items() for _ in range(min(c, m.bit_count())))
-                    ),
-                    n,
-                )
+            level = len(counts) if single else _matching(counts, n)
             if level > best:
                 best = level
-                if best == ceiling:
+                if best == ceiling or right == size:
                     break
         # Entries sharing a timestamp share a window: move past all of them.
-        while left < size and seq[left][0] == t0:
-            mask = seq[left][1]
+        while left < size and times[left] == t0:
+            mask = masks[left]
             c = counts[mask] - 1
             if c:
                 counts[mask] = c
