@@ -41,10 +41,11 @@ A worked example, a window of one hour, steps signup then purchase:
 
 from __future__ import annotations
 
+import functools
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 
-from evana.insights import MAX_FUNNEL_STEPS, FunnelQuery, FunnelResult, FunnelStepResult
+from evana.insights import FunnelQuery, FunnelResult, FunnelStepResult
 
 __all__ = ["compute_funnel"]
 
@@ -107,15 +108,17 @@ def compute_funnel(query: FunnelQuery, persons: Iterable[Events]) -> FunnelResul
 _BIT = {1 << k: k for k in range(64)}
 # (group masks, first step, steps) -> how many steps from the first one distinct events fill.
 _RUNS: dict[tuple[tuple[int, ...], int, int], int] = {}
-# (masks with multiplicity, steps) -> size of a maximum step-event matching.
-_MATCHINGS: dict[tuple[tuple[int, ...], int], int] = {}
-# The steps each mask matches, and how many.
-_STEPS_OF = [
-    tuple(k for k in range(MAX_FUNNEL_STEPS) if m >> k & 1) for m in range(1 << MAX_FUNNEL_STEPS)
-]
-_STEP_COUNT = [m.bit_count() for m in range(1 << MAX_FUNNEL_STEPS)]
-# Bounds the memo tables: keys are small but their variety follows the data.
+# ((mask, events of it)..., steps) -> size of a maximum step-event matching.
+_MATCHINGS: dict[tuple[tuple[tuple[int, int], ...], int], int] = {}
+# Bounds the memo tables: keys are small but their variety follows the data. Threads may share
+# them: a lost or cleared entry only costs computing it again.
 _MEMO_LIMIT = 100_000
+
+
+@functools.cache
+def _steps_of(mask: int) -> tuple[int, ...]:
+    """The steps a mask matches."""
+    return tuple(k for k in range(mask.bit_length()) if mask >> k & 1)
 
 
 def _ordered_person(events: Events, n: int, window_us: int) -> tuple[int, list[int]]:
@@ -130,7 +133,7 @@ def _ordered_person(events: Events, n: int, window_us: int) -> tuple[int, list[i
             lists[k].append(ts)
         elif mask & full:
             several = True
-            for k in _STEPS_OF[mask & full]:
+            for k in _steps_of(mask & full):
                 lists[k].append(ts)
     if not lists[0]:
         return 0, []
@@ -281,7 +284,7 @@ def _run(masks: tuple[int, ...], first: int, n: int) -> int:
     return run
 
 
-def _augment(step: int, masks: tuple[int, ...], owner: list[int], seen: set[int]) -> bool:
+def _augment(step: int, masks: Sequence[int], owner: list[int], seen: set[int]) -> bool:
     """Kuhn's augmenting path: give ``step`` an event, moving other steps along if needed."""
     for e, mask in enumerate(masks):
         if mask >> step & 1 and e not in seen:
@@ -294,12 +297,11 @@ def _augment(step: int, masks: tuple[int, ...], owner: list[int], seen: set[int]
 
 def _matching(counts: dict[int, int], n: int) -> int:
     """The size of a maximum matching between steps 0..n-1 and events, ``counts[mask]`` a mask."""
-    # Beyond its number of steps, more events of one mask cannot be matched: capping the
-    # counts keeps the memo keys few.
-    masks = tuple(sorted(m for m, c in counts.items() for _ in range(min(c, _STEP_COUNT[m]))))
-    key = (masks, n)
+    key = (tuple(sorted(counts.items())), n)
     size = _MATCHINGS.get(key)
     if size is None:
+        # Past its number of steps, one more event of a mask cannot be matched.
+        masks = [m for m, c in key[0] for _ in range(min(c, m.bit_count()))]
         owner = [-1] * len(masks)
         size = sum(1 for step in range(n) if _augment(step, masks, owner, set()))
         if len(_MATCHINGS) >= _MEMO_LIMIT:
