@@ -1,0 +1,1 @@
+"""Insights (DESIGN.md "Insights"): one module per kind of query."""
