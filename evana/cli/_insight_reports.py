@@ -16,8 +16,8 @@ from typing import TYPE_CHECKING, Any
 from evana.insights import PROPERTY_MATHS as _OF_PROPERTY
 from evana.insights import FunnelResult, Lifecycle, Person, Stickiness, Trends
 
-from ._output import Format, console, fits, needed, print_csv, print_json, print_table
-from ._reports import BAR_WIDTH, bar
+from ._output import Format, console, fits, print_csv, print_json, print_table
+from ._reports import BAR_WIDTH, _natural_width, _titled, bar
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -117,10 +117,7 @@ def _trends_table(report: Trends, labels: list[str]) -> Table:
     from rich.table import Table
 
     dates, rows = _trend_rows(report)
-    table = Table(
-        title=f"Trends by {report.interval}, {report.since} to {report.until}",
-        title_justify="left",
-    )
+    table = Table()
     table.add_column("date", no_wrap=True)
     for label in labels:
         table.add_column(label, justify="right", overflow="fold")
@@ -131,7 +128,7 @@ def _trends_table(report: Trends, labels: list[str]) -> Table:
         table.add_row("total", *(number(r.total) for r in report.results), style="bold")
     else:
         table.caption = "No events in this range."
-    return table
+    return _titled(table, f"Trends by {report.interval}, {report.since} to {report.until}")
 
 
 def _trends_csv(report: Trends, labels: list[str]) -> tuple[list[str], list[list[Any]]]:
@@ -164,13 +161,14 @@ def _funnel_table(report: FunnelResult, view: FunnelView | None) -> Table:
         return table
 
     table = build(0)
-    room = console.width - needed(table) - 3
-    if fits(table) and room >= 4:
+    # Against the natural width: the headers ("median time") must not wrap to make room.
+    room = console.width - _natural_width(table) - 3
+    if room >= 4:
         table = build(min(BAR_WIDTH, room))
     title = "Funnel"
     if view is not None:
         title += f", {view.since} to {view.until}, within {view.window} ({view.order})"
-    table.title, table.title_justify = title, "left"
+    table = _titled(table, title)
     if report.steps and entered:
         last = report.steps[-1]
         table.caption = f"{last.conversion:.1%} of {entered:,} got from the first step to the last"
@@ -183,11 +181,7 @@ def _stickiness_table(report: Stickiness, event: str | None) -> Table:
     from rich.table import Table
 
     largest = max((row.users for row in report.days), default=0)
-    table = Table(
-        title=f"Stickiness, {report.since} to {report.until}" + (f", on {event}" if event else ""),
-        title_justify="left",
-        caption="persons active on exactly this many days of the range",
-    )
+    table = Table(caption="persons active on exactly this many days of the range")
     table.add_column("days active", justify="right", no_wrap=True)
     table.add_column("users", justify="right", no_wrap=True)
     table.add_column("", style="cyan", no_wrap=True)
@@ -195,18 +189,14 @@ def _stickiness_table(report: Stickiness, event: str | None) -> Table:
         table.add_row(str(row.days_active), f"{row.users:,}", bar(row.users, largest, 24))
     if not fits(table):
         table.columns.pop()
-    return table
+    title = f"Stickiness, {report.since} to {report.until}" + (f", on {event}" if event else "")
+    return _titled(table, title)
 
 
 def _lifecycle_table(report: Lifecycle, event: str | None) -> Table:
     from rich.table import Table
 
-    table = Table(
-        title=f"Lifecycle by {report.period}, {report.since} to {report.until}"
-        + (f", on {event}" if event else ""),
-        title_justify="left",
-        caption="dormant: active in the period before, not in this one",
-    )
+    table = Table(caption="dormant: active in the period before, not in this one")
     table.add_column(report.period, no_wrap=True)
     for name, style in (
         ("new", "green"),
@@ -223,7 +213,8 @@ def _lifecycle_table(report: Lifecycle, event: str | None) -> Table:
             f"{row.resurrecting:,}",
             f"-{row.dormant:,}" if row.dormant else "0",
         )
-    return table
+    title = f"Lifecycle by {report.period}, {report.since} to {report.until}"
+    return _titled(table, title + (f", on {event}" if event else ""))
 
 
 def _shown(value: Any) -> str:
