@@ -259,7 +259,6 @@ class Stats:
         self,
         since: DateLike | None = None,
         until: DateLike | None = None,
-        *,
         event: str | None = None,
         where: WhereLike | None = None,
     ) -> Stickiness:
@@ -281,7 +280,6 @@ class Stats:
         self,
         since: DateLike | None = None,
         until: DateLike | None = None,
-        *,
         period: Period = "day",
         event: str | None = None,
         where: WhereLike | None = None,
@@ -372,7 +370,6 @@ class AsyncStats:
         self,
         since: DateLike | None = None,
         until: DateLike | None = None,
-        *,
         event: str | None = None,
         where: WhereLike | None = None,
     ) -> Stickiness:
@@ -384,7 +381,6 @@ class AsyncStats:
         self,
         since: DateLike | None = None,
         until: DateLike | None = None,
-        *,
         period: Period = "day",
         event: str | None = None,
         where: WhereLike | None = None,

@@ -342,8 +342,10 @@ def test_stickiness_and_lifecycle(api: respx.MockRouter, client: evana.Client) -
     }
     client.stats.stickiness()
     assert params(sticky) == {}
+    client.stats.stickiness("2026-11-01", "2026-11-03", "view")
+    assert params(sticky)["event"] == "view"
     life = api.get("/v1/stats/lifecycle").respond(200, json=LIFECYCLE)
-    cycle = client.stats.lifecycle("2026-11-02", "2026-11-15", period="week")
+    cycle = client.stats.lifecycle("2026-11-02", "2026-11-15", "week")
     assert isinstance(cycle, Lifecycle)
     assert cycle.periods[1].dormant == 1
     assert params(life) == {"since": "2026-11-02", "until": "2026-11-15", "period": "week"}
