@@ -35,6 +35,8 @@ def test_client_public_api_snapshot() -> None:
     assert set(evana.client.__all__) == {
         "AsyncClient",
         "AsyncHTTPTransport",
+        "AsyncPersons",
+        "AsyncQuery",
         "AsyncStats",
         "AsyncTransport",
         "Client",
@@ -47,6 +49,8 @@ def test_client_public_api_snapshot() -> None:
         "HTTPTransport",
         "MockTransport",
         "OnFull",
+        "Persons",
+        "Query",
         "Request",
         "Response",
         "RetryPolicy",

@@ -12,11 +12,14 @@ from ._db import db_app
 from ._demo import demo
 from ._dlq import dlq_app
 from ._errors import EvanaGroup
+from ._funnel import funnel
 from ._ingest import ingest
 from ._keys import keys_app
+from ._persons import persons_app
 from ._serve import serve
 from ._stats import stats_app
 from ._status import status
+from ._trends import trends
 from ._users import users_app
 from ._worker import worker
 
@@ -25,7 +28,7 @@ __all__ = ["app"]
 app = typer.Typer(
     name="evana",
     cls=EvanaGroup,
-    help="evana: send events, get exact DAU/WAU/MAU, top events and retention.",
+    help="evana: send events, get exact DAU/WAU/MAU, top events, retention, trends and funnels.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -47,7 +50,7 @@ def root(
         ),
     ] = False,
 ) -> None:
-    """evana: send events, get exact DAU/WAU/MAU, top events and retention."""
+    """evana: send events, get exact DAU/WAU/MAU, top events, retention, trends and funnels."""
 
 
 app.command("serve")(serve)
@@ -55,8 +58,11 @@ app.command("worker")(worker)
 app.command("ingest")(ingest)
 app.command("demo")(demo)
 app.command("status")(status)
+app.command("trends")(trends)
+app.command("funnel")(funnel)
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(stats_app, name="stats")
 app.add_typer(keys_app, name="keys")
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
+app.add_typer(persons_app, name="persons")

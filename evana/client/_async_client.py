@@ -26,6 +26,9 @@ from . import _lifecycle
 from ._config import ClientKwargs, ClientOptions
 from ._core import Core
 from ._encode import encode_prepared
+from ._identity import ALIAS, IDENTIFY, alias_properties, identify_properties
+from ._persons import AsyncPersons
+from ._query import AsyncQuery
 from ._queue import Item, Put
 from ._reporting import ClientMetrics
 from ._stats import AsyncStats
@@ -62,6 +65,8 @@ class AsyncClient:
         self._transport = self._make_transport()
         self._bind(None)
         self.stats = AsyncStats(self._fetch)
+        self.query = AsyncQuery(self._post)
+        self.persons = AsyncPersons(self._fetch)
         _lifecycle.register(self)
 
     def _make_transport(self) -> AsyncTransport:
@@ -101,6 +106,10 @@ class AsyncClient:
         self._bound()
         return await self._core.aget(self._transport, path, params, model, self._sleep)
 
+    async def _post(self, path: str, body: Mapping[str, Any], model: type[Model]) -> Model:
+        self._bound()
+        return await self._core.apost(self._transport, path, body, model, self._sleep)
+
     async def _sleep(self, seconds: float) -> bool:
         try:
             async with asyncio.timeout(seconds):
@@ -134,6 +143,51 @@ class AsyncClient:
         except Exception as exc:
             return core.track_failed(exc, event_id)
         return event_id
+
+    async def identify(
+        self,
+        user_id: str | int,
+        anonymous_id: str | int | None = None,
+        set: Mapping[str, Any] | None = None,
+        set_once: Mapping[str, Any] | None = None,
+        *,
+        timestamp: dt.datetime | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        """Queue an ``$identify`` event; see ``Client.identify``.
+
+        >>> import asyncio, evana
+        >>> async def main() -> int:
+        ...     async with evana.AsyncClient("http://127.0.0.1:8000", "k", disabled=True) as c:
+        ...         event_id = await c.identify("u_42", anonymous_id="anon_1", set={"plan": "pro"})
+        ...     return event_id.version
+        >>> asyncio.run(main())
+        7
+        """
+        properties = identify_properties(anonymous_id, set, set_once)
+        return await self.track(IDENTIFY, user_id, properties, timestamp, event_id)
+
+    async def alias(
+        self,
+        previous_id: str | int,
+        user_id: str | int,
+        *,
+        timestamp: dt.datetime | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        """Queue a ``$create_alias`` event linking ``previous_id`` to ``user_id``; see
+        ``Client.alias``.
+
+        >>> import asyncio, evana
+        >>> async def main() -> int:
+        ...     async with evana.AsyncClient("http://127.0.0.1:8000", "k", disabled=True) as c:
+        ...         event_id = await c.alias("anon_1", "u_42")
+        ...     return event_id.version
+        >>> asyncio.run(main())
+        7
+        """
+        properties = alias_properties(previous_id)
+        return await self.track(ALIAS, user_id, properties, timestamp, event_id)
 
     async def _enqueue(self, item: Item) -> None:
         core = self._core

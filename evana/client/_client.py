@@ -24,6 +24,9 @@ from . import _lifecycle
 from ._config import ClientKwargs, ClientOptions
 from ._core import Core
 from ._encode import encode_prepared
+from ._identity import ALIAS, IDENTIFY, alias_properties, identify_properties
+from ._persons import Persons
+from ._query import Query
 from ._queue import FULL, QUEUED, READY, Item, Put
 from ._reporting import ClientMetrics
 from ._stats import Stats
@@ -58,6 +61,8 @@ class Client:
         self._transport = self._make_transport()
         self._init_threading()
         self.stats = Stats(self._fetch)
+        self.query = Query(self._post)
+        self.persons = Persons(self._fetch)
         _lifecycle.register(self)
 
     def _make_transport(self) -> Transport:
@@ -74,6 +79,9 @@ class Client:
 
     def _fetch(self, path: str, params: Mapping[str, str], model: type[Model]) -> Model:
         return self._core.get(self._transport, path, params, model, self._abandon.wait)
+
+    def _post(self, path: str, body: Mapping[str, Any], model: type[Model]) -> Model:
+        return self._core.post(self._transport, path, body, model, self._abandon.wait)
 
     @property
     def metrics(self) -> ClientMetrics:
@@ -111,6 +119,52 @@ class Client:
         except Exception as exc:
             return core.track_failed(exc, event_id)
         return event_id
+
+    def identify(
+        self,
+        user_id: str | int,
+        anonymous_id: str | int | None = None,
+        set: Mapping[str, Any] | None = None,
+        set_once: Mapping[str, Any] | None = None,
+        *,
+        timestamp: dt.datetime | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        """Say who a user is: queue an ``$identify`` event for ``user_id``; return its id.
+
+        ``anonymous_id`` (the id used before sign-in) is linked to ``user_id``: from then on
+        every report counts them as one person, retroactively. ``set`` sets person
+        properties (the latest value wins), ``set_once`` only those not set before. Like
+        ``track()`` it never waits on the network and never raises into the application.
+
+        >>> import evana
+        >>> with evana.Client("http://127.0.0.1:8000", "key", disabled=True) as client:
+        ...     client.identify("u_42", anonymous_id="anon_1", set={"plan": "pro"}).version
+        7
+        """
+        properties = identify_properties(anonymous_id, set, set_once)
+        return self.track(IDENTIFY, user_id, properties, timestamp, event_id)
+
+    def alias(
+        self,
+        previous_id: str | int,
+        user_id: str | int,
+        *,
+        timestamp: dt.datetime | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> uuid.UUID:
+        """Link ``previous_id`` to ``user_id`` (one person from then on, retroactively):
+        queue a ``$create_alias`` event for ``user_id``; return its id.
+
+        The argument order of posthog-python's and Segment's ``alias(previous_id, user_id)``.
+        Never waits on the network and never raises into the application.
+
+        >>> import evana
+        >>> with evana.Client("http://127.0.0.1:8000", "key", disabled=True) as client:
+        ...     client.alias("anon_1", "u_42").version
+        7
+        """
+        return self.track(ALIAS, user_id, alias_properties(previous_id), timestamp, event_id)
 
     def _after_put(self, put: Put, item: Item) -> None:
         core = self._core

@@ -7,6 +7,7 @@ and ``asyncio`` ones); every decision about an event or a batch is made here, on
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 import uuid
@@ -32,7 +33,7 @@ from ._reporting import ClientMetrics, Reporter
 from ._retry import AsyncSleep, Backoff, Sleep, acall, call
 from ._stats import ReadBound
 from ._transport import AsyncTransport, Request, Transport
-from ._wire import BATCH_OVERHEAD, get_request, ingest_request, parse_model
+from ._wire import BATCH_OVERHEAD, get_request, ingest_request, parse_model, post_request
 
 __all__ = ["Core"]
 
@@ -276,7 +277,27 @@ class Core:
     ) -> Model:
         """A read-API call, retried like a batch but within ``stats_timeout`` in all (someone
         is waiting for it), answered as ``model``."""
-        bound = ReadBound(self.options, get_request(path, params, self.options.api_key), self)
+        request = get_request(path, params, self.options.api_key)
+        return self.read(transport, request, model, sleep)
+
+    def post(
+        self,
+        transport: Transport,
+        path: str,
+        body: Mapping[str, Any],
+        model: type[Model],
+        sleep: Sleep,
+    ) -> Model:
+        """A query-API call (``POST`` of a JSON body that writes nothing): bounded and retried
+        like :meth:`get`, since asking again cannot count anything twice."""
+        request = post_request(path, _json(body), self.options.api_key)
+        return self.read(transport, request, model, sleep)
+
+    def read(
+        self, transport: Transport, request: Request, model: type[Model], sleep: Sleep
+    ) -> Model:
+        """Send a request that only reads, within ``stats_timeout``; the answer as ``model``."""
+        bound = ReadBound(self.options, request, self)
         with bound.explained():
             answer = call(lambda: transport.handle_request(bound.attempt()), bound.backoff, sleep)
         return parse_model(answer, model)
@@ -290,7 +311,26 @@ class Core:
         sleep: AsyncSleep,
     ) -> Model:
         """The asyncio twin of :meth:`get`."""
-        bound = ReadBound(self.options, get_request(path, params, self.options.api_key), self)
+        request = get_request(path, params, self.options.api_key)
+        return await self.aread(transport, request, model, sleep)
+
+    async def apost(
+        self,
+        transport: AsyncTransport,
+        path: str,
+        body: Mapping[str, Any],
+        model: type[Model],
+        sleep: AsyncSleep,
+    ) -> Model:
+        """The asyncio twin of :meth:`post`."""
+        request = post_request(path, _json(body), self.options.api_key)
+        return await self.aread(transport, request, model, sleep)
+
+    async def aread(
+        self, transport: AsyncTransport, request: Request, model: type[Model], sleep: AsyncSleep
+    ) -> Model:
+        """The asyncio twin of :meth:`read`."""
+        bound = ReadBound(self.options, request, self)
         with bound.explained():
             try:
                 async with asyncio.timeout(self.options.stats_timeout):
@@ -302,6 +342,10 @@ class Core:
             except TimeoutError:
                 raise TransportError(f"{bound.line}: TimeoutError: no answer") from None
         return parse_model(answer, model)
+
+
+def _json(body: Mapping[str, Any]) -> bytes:
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _data(batch: Iterable[Item]) -> list[bytes]:

@@ -32,6 +32,7 @@ __all__ = [
     "ingest_request",
     "parse_model",
     "parse_retry_after",
+    "post_request",
 ]
 
 EVENTS_PATH = "/v1/events"
@@ -86,6 +87,13 @@ def ingest_request(
 def get_request(path: str, params: Mapping[str, str], api_key: str) -> Request:
     """A ``GET`` of the read API."""
     return Request("GET", path, _headers(api_key), params=dict(params))
+
+
+def post_request(path: str, body: bytes, api_key: str) -> Request:
+    """A ``POST`` of the query API (a JSON body, answered with JSON, nothing written)."""
+    headers = _headers(api_key)
+    headers["Content-Type"] = "application/json"
+    return Request("POST", path, headers, content=body)
 
 
 def parse_retry_after(headers: Mapping[str, str], *, now: float | None = None) -> float | None:

@@ -44,6 +44,9 @@ def test_every_command_group_is_wired() -> None:
         "db",
         "users",
         "status",
+        "trends",
+        "funnel",
+        "persons",
     }
     assert {path[1] for path in COMMANDS if path[0] == "stats"} == {
         "dau",
@@ -51,6 +54,8 @@ def test_every_command_group_is_wired() -> None:
         "mau",
         "top",
         "retention",
+        "stickiness",
+        "lifecycle",
     }
 
 

@@ -12,6 +12,7 @@ import json
 import random
 import re
 from types import SimpleNamespace
+from typing import Any
 
 import pytest
 from rich.cells import cell_len
@@ -200,3 +201,84 @@ def test_dlq_list_fits(runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> No
         seen = tokens(result.stdout)
         assert {"10,000", "10000"} & seen
         assert "2026-11-30T13:19:53.123456+00:00" in seen
+
+
+def insight_reports() -> list[tuple[Any, set[str]]]:
+    """One of each insight, large numbers and long names, and the cells each must show whole."""
+    from evana.insights import FunnelResult, Lifecycle, Person, Stickiness, Trends
+
+    days = [START + dt.timedelta(days=n) for n in range(14)]
+    results = [
+        {
+            "series": n,
+            "event": f"checkout_completed_with_coupon_{n}",
+            "math": "sum",
+            "breakdown": "enterprise plan",
+            "points": [{"date": str(d), "value": 1_234_567.89 + i} for i, d in enumerate(days)],
+            "total": 98_765_432.1,
+        }
+        for n in range(4)
+    ]
+    trends = Trends.model_validate(
+        {"interval": "day", "since": days[0], "until": days[-1], "results": results}
+    )
+    steps = [
+        {
+            "event": f"step_{n}_" + "x" * 30,
+            "users": 2_345_678 // (n + 1),
+            "conversion": 1 / (n + 1),
+            "median_seconds": 90_000.0 * n or None,
+        }
+        for n in range(5)
+    ]
+    funnel = FunnelResult.model_validate({"steps": steps})
+    sticky = Stickiness.model_validate(
+        {
+            "since": days[0],
+            "until": days[-1],
+            "days": [{"days_active": n + 1, "users": 9_147_000 - n} for n in range(14)],
+        }
+    )
+    cycle = Lifecycle.model_validate(
+        {
+            "period": "week",
+            "since": days[0],
+            "until": days[-1],
+            "periods": [
+                {
+                    "date": str(d),
+                    "new": 1_234_567,
+                    "returning": 7_654_321,
+                    "resurrecting": 55_555,
+                    "dormant": 3_333_333,
+                }
+                for d in days[::7]
+            ],
+        }
+    )
+    person = Person.model_validate(
+        {
+            "distinct_ids": ["anonymous_" + "a" * 40, "u_42"],
+            "properties": {"plan": "pro"},
+            "first_seen": "2026-01-05T09:00:00Z",
+            "last_seen": "2026-01-06T10:00:00Z",
+        }
+    )
+    return [
+        (trends, {"1,234,567.89", "98,765,432.1"}),
+        (funnel, {"2,345,678", "1,172,839", "1d", "1h"}),
+        (sticky, {"9,147,000", "9,146,987"}),
+        (cycle, {"1,234,567", "7,654,321", "55,555", "-3,333,333"}),
+        (person, {"u_42", "pro"}),
+    ]
+
+
+@pytest.mark.parametrize("index", range(5))
+def test_insight_tables_fit(capsys: pytest.CaptureFixture[str], width: int, index: int) -> None:
+    from evana.cli._insight_reports import print_insight
+
+    report, cells = insight_reports()[index]
+    print_insight(report, Format.table)
+    out = capsys.readouterr().out
+    check_fits(out, width)
+    assert cells <= tokens(out)
