@@ -1,0 +1,57 @@
+"""Funnel glue: each person's events in [since, until] as (µs timestamp, step mask), in order.
+
+The counting itself (:func:`compute_funnel`, in ``_funnel``) is a pure function of these
+sequences; this module only selects, tags and groups the events.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import cast
+
+import numpy as np
+
+from evana.insights import FunnelQuery, FunnelResult
+
+from ._frame import Frame
+from ._values import PERSON_PREFIX
+
+__all__ = ["funnel_columns", "person_sequences", "run_funnel"]
+
+Sequences = Iterable[Sequence[tuple[int, int]]]
+
+
+def funnel_columns(query: FunnelQuery) -> tuple[list[str], bool]:
+    """Which event names to load and whether event properties are read."""
+    names = sorted({step.event for step in query.steps})
+    reads = any(not f.key.startswith(PERSON_PREFIX) for step in query.steps for f in step.where)
+    return names, reads
+
+
+def person_sequences(query: FunnelQuery, frame: Frame) -> Iterator[list[tuple[int, int]]]:
+    """Per person (by person number), its events that match some step, sorted by timestamp:
+    ``(timestamp in µs, mask)`` where bit k is set when the event matches step k.
+
+    Events of several ids of one person interleave by time, as one person's would.
+    """
+    masks = np.zeros(len(frame), dtype=np.int64)
+    for k, step in enumerate(query.steps):
+        masks |= frame.select(step.event, step.where).astype(np.int64) << k
+    keep = np.flatnonzero(masks)
+    if not len(keep):
+        return
+    pids, micros, masks = frame.pids[keep], frame.rows.micros[keep], masks[keep]
+    order = np.lexsort((masks, micros, pids))  # by person, then time; the mask only fixes ties
+    pids, micros, masks = pids[order], micros[order], masks[order]
+    cuts = np.flatnonzero(np.diff(pids)) + 1
+    for stamps, bits in zip(np.split(micros, cuts), np.split(masks, cuts), strict=True):
+        yield list(zip(stamps.tolist(), bits.tolist(), strict=True))
+
+
+def run_funnel(query: FunnelQuery, frame: Frame) -> FunnelResult:
+    """The funnel of the loaded events (of ``funnel_columns(query)``, over [since, until])."""
+    # Imported when first used: the counting module is shipped apart from this glue.
+    module = importlib.import_module("evana.server._insights._funnel")
+    compute = cast(Callable[[FunnelQuery, Sequences], FunnelResult], module.compute_funnel)
+    return compute(query, person_sequences(query, frame))
