@@ -8,7 +8,7 @@ from fastapi import APIRouter, Depends
 
 from evana.insights import FunnelQuery, FunnelResult, Trends, TrendsQuery
 from evana.server._auth import require
-from evana.server._errors import ERROR_RESPONSES
+from evana.server._errors import BAD_BODY, ERROR_RESPONSES
 from evana.server._state import AppState, get_state
 
 __all__ = ["router"]
@@ -16,7 +16,7 @@ __all__ = ["router"]
 router = APIRouter(
     prefix="/v1/query",
     tags=["insights"],
-    responses=ERROR_RESPONSES,
+    responses={**ERROR_RESPONSES, **BAD_BODY},
     dependencies=[Depends(require("read"))],
 )
 

@@ -51,7 +51,9 @@ Where = Annotated[
         ' "op": "eq", "value": "pro"}]` (ops: eq, neq, in, not_in, gt, gte, lt, lte,'
         " contains, is_set, is_not_set; `person.<name>` reads a person property). With it, only"
         " matching events exist for the report.",
-        max_length=100_000,
+        # Worst case, percent-encoded UTF-8 is 12 bytes a character: 900 keeps the request
+        # line, with every other parameter at its longest, under the server's 16 KiB limit.
+        max_length=900,
         examples=['[{"key": "plan", "op": "eq", "value": "pro"}]'],
     ),
 ]
