@@ -27,9 +27,8 @@ from evana.schema import (
     TopEvents,
 )
 
-from ._insights._activity import ActivityReader
-from ._insights._periods import days as _days
-from ._insights._periods import days_before, next_period, period_start, periods_within
+from ._insights import ActivityReader, days_before, next_period, period_start, periods_within
+from ._insights import days as _days
 from ._storage import BitmapCache, Database, PersonDirectory
 
 __all__ = [
