@@ -34,6 +34,16 @@ def person_sequences(query: FunnelQuery, frame: Frame) -> Iterator[list[tuple[in
     ``(timestamp in µs, mask)`` where bit k is set when the event matches step k.
 
     Events of several ids of one person interleave by time, as one person's would.
+
+    >>> from evana.server._storage import EventRows, PersonMap
+    >>> rows = EventRows(
+    ...     uids=np.array([2, 1, 3], dtype=np.uint32), micros=np.array([30, 10, 20]),
+    ...     codes=np.array([1, 0, 2], dtype=np.int32), names=["signup", "buy", "view"],
+    ...     properties=None)
+    >>> query = FunnelQuery.model_validate({"since": "2026-11-02", "until": "2026-11-02",
+    ...     "steps": [{"event": "signup"}, {"event": "buy"}]})
+    >>> list(person_sequences(query, Frame(rows, PersonMap({2: 1}))))
+    [[(10, 1), (30, 2)]]
     """
     masks = np.zeros(len(frame), dtype=np.int64)
     for k, step in enumerate(query.steps):
