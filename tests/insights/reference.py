@@ -366,3 +366,79 @@ def retention(
         "until": until.isoformat(),
         "cohorts": cohorts,
     }
+
+
+# --- funnels ---------------------------------------------------------------------------------
+
+
+def _lower_median(values: list[float]) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return ordered[(len(ordered) - 1) // 2]
+
+
+def funnel(world: World, q: dict[str, Any]) -> dict[str, Any]:  # noqa: C901
+    """DESIGN.md's funnel, by brute force over each person's events of [since, until]."""
+    since, until = dt.date.fromisoformat(q["since"]), dt.date.fromisoformat(q["until"])
+    steps = q["steps"]
+    window = q.get("window", {"value": 14, "unit": "day"})
+    span = dt.timedelta(
+        seconds=window["value"]
+        * {"minute": 60, "hour": 3600, "day": 86400}[window.get("unit", "day")]
+    )
+    order = q.get("order", "ordered")
+    by_person: dict[str, list[tuple[dt.datetime, set[int]]]] = defaultdict(list)
+    for e in world.activity():
+        if not since <= e.day <= until:
+            continue
+        fits = {k for k, s in enumerate(steps) if matches(world, e, s["event"], s.get("where", []))}
+        if fits:
+            by_person[world.who(e.user)].append((e.ts.astimezone(dt.UTC), fits))
+    levels: dict[str, int] = {}
+    gaps: dict[str, list[float]] = {}
+    for person, evs in by_person.items():
+        evs.sort(key=lambda item: item[0])
+        best, best_gaps = 0, []
+        for i, (t0, fits) in enumerate(evs):
+            if order == "ordered":
+                if 0 not in fits:
+                    continue
+                used, prev, chain = {i}, t0, []
+                for k in range(1, len(steps)):
+                    found = next(
+                        (
+                            j
+                            for j, (t, f) in enumerate(evs)
+                            if j not in used and k in f and prev <= t <= t0 + span
+                        ),
+                        None,
+                    )
+                    if found is None:
+                        break
+                    used.add(found)
+                    chain.append((evs[found][0] - prev).total_seconds())
+                    prev = evs[found][0]
+                if len(chain) + 1 > best:  # the earliest entry reaching the level wins
+                    best, best_gaps = len(chain) + 1, chain
+            else:
+                # Each event here fits one step (the tests make sure of it).
+                seen = {next(iter(f)) for t, f in evs if t0 <= t <= t0 + span}
+                best = max(best, len(seen | fits))
+        levels[person], gaps[person] = best, best_gaps
+    users = [sum(1 for level in levels.values() if level > k) for k in range(len(steps))]
+    out = []
+    for k, step in enumerate(steps):
+        conversion = users[k] / users[0] if users[0] else 0.0
+        median = None
+        if order == "ordered" and k > 0:
+            median = _lower_median([gaps[p][k - 1] for p, lv in levels.items() if lv > k])
+        out.append(
+            {
+                "event": step["event"],
+                "users": users[k],
+                "conversion": conversion,
+                "median_seconds": median,
+            }
+        )
+    return {"steps": out}

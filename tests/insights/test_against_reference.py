@@ -7,12 +7,14 @@ duplicates, person operations, and ids linked into persons with properties.
 from __future__ import annotations
 
 import datetime as dt
+import importlib.util
 import json
 import math
 import random
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -229,3 +231,33 @@ def test_reports_match_the_reference(
         world, since, until, period, periods, start_event, return_event, kind, cumulative, filters_
     )
     check(got, expected)
+
+
+@st.composite
+def funnel_queries(draw: st.DrawFn) -> dict[str, Any]:
+    order = draw(st.sampled_from(["ordered", "any"]))
+    if order == "any":  # one step per event name, so that each event fits one step
+        names = draw(st.permutations(NAMES))[: draw(st.integers(2, 3))]
+        steps = [{"event": name} for name in names]
+    else:
+        steps = [
+            {"event": draw(st.sampled_from(NAMES)), "where": draw(wheres)}
+            for _ in range(draw(st.integers(2, 4)))
+        ]
+    window = {"value": draw(st.integers(1, 5)), "unit": draw(st.sampled_from(["hour", "day"]))}
+    return {"steps": steps, "window": window, "order": order}
+
+
+@pytest.mark.skipif(
+    importlib.util.find_spec("evana.server._insights._funnel") is None,
+    reason="the funnel's counting module ships on its own",
+)
+@SETTINGS
+@given(raw=raw_events(), labels=groups, props=person_props, data=st.data())
+def test_funnels_match_the_reference(
+    iapi: Api, raw: list[Any], labels: list[int], props: dict[str, Any], data: st.DataObject
+) -> None:
+    world = load(iapi, raw, labels, props)
+    since, until = dates(data)
+    body = {"since": since.isoformat(), "until": until.isoformat(), **data.draw(funnel_queries())}
+    check(query(iapi, "funnel", body), ref.funnel(world, body))
