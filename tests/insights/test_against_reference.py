@@ -141,7 +141,7 @@ def dates(data: st.DataObject) -> tuple[dt.date, dt.date]:
 
 
 SETTINGS = settings(
-    max_examples=40,
+    max_examples=60,
     deadline=None,
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
