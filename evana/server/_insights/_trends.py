@@ -22,6 +22,7 @@ Worked example (two purchases on Monday 2 Nov 2026, one on Wednesday; weekly sum
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 from typing import Any
 
@@ -99,6 +100,43 @@ def _rank_key(item: tuple[str | None, Any]) -> tuple[Any, ...]:
     return (total is None, -total if total is not None else 0, text is None, text or "")
 
 
+class _Series:
+    """One series' rows and values, turned into results (one per breakdown value)."""
+
+    def __init__(
+        self,
+        number: int,
+        series: TrendSeries,
+        frame: Frame,
+        bucket: np.ndarray,
+        starts: list[dt.date],
+    ) -> None:
+        self.number, self.series, self.frame = number, series, frame
+        self.bucket, self.starts = bucket, starts
+        self.values = frame.values(series.property) if series.property is not None else None
+
+    def math(self, rows: np.ndarray) -> Any:
+        return _math(self.series, rows, self.frame, self.values)
+
+    def result(self, label: str | None, rows: np.ndarray, total: Any) -> TrendResult:
+        rows = rows[np.argsort(self.bucket[rows], kind="stable")]
+        cuts = np.searchsorted(self.bucket[rows], np.arange(len(self.starts) + 1), side="left")
+        points = [
+            {"date": start, "value": self.math(rows[cuts[b] : cuts[b + 1]])}
+            for b, start in enumerate(self.starts)
+        ]
+        return TrendResult.model_validate(
+            {
+                "series": self.number,
+                "event": self.series.event,
+                "math": self.series.math,
+                "breakdown": label,
+                "points": points,
+                "total": total,
+            }
+        )
+
+
 def compute_trends(query: TrendsQuery, frame: Frame) -> Trends:
     """The trend of every series over the loaded events (which may hold more than needed)."""
     starts = periods_overlapping(query.since, query.until, query.interval)
@@ -112,48 +150,19 @@ def compute_trends(query: TrendsQuery, frame: Frame) -> Trends:
     results: list[TrendResult] = []
     for number, series in enumerate(query.series):
         rows = np.flatnonzero(frame.select(series.event, series.where) & inside)
-        values = frame.values(series.property) if series.property is not None else None
-
-        def result(
-            label: str | None,
-            part: np.ndarray,
-            total: Any,
-            number: int = number,
-            series: TrendSeries = series,
-            values: list[Any] | None = values,
-        ) -> TrendResult:
-            order = np.argsort(bucket[part], kind="stable")
-            part = part[order]
-            cuts = np.searchsorted(bucket[part], np.arange(len(starts) + 1), side="left")
-            points = [
-                {"date": start, "value": _math(series, part[cuts[b] : cuts[b + 1]], frame, values)}
-                for b, start in enumerate(starts)
-            ]
-            return TrendResult.model_validate(
-                {
-                    "series": number,
-                    "event": series.event,
-                    "math": series.math,
-                    "breakdown": label,
-                    "points": points,
-                    "total": total,
-                }
-            )
-
+        one = _Series(number, series, frame, bucket, starts)
         if texts is None:
-            results.append(result(None, rows, _math(series, rows, frame, values)))
+            results.append(one.result(None, rows, one.math(rows)))
             continue
         groups: dict[str | None, list[int]] = {}
         for i in rows.tolist():
             groups.setdefault(texts[i], []).append(i)
         parts = {text: np.array(members, dtype=np.int64) for text, members in groups.items()}
-        ranked = sorted(
-            ((text, _math(series, part, frame, values)) for text, part in parts.items()),
-            key=_rank_key,
-        )
+        ranked = sorted(((text, one.math(part)) for text, part in parts.items()), key=_rank_key)
         kept, rest = ranked[: query.breakdown_limit], ranked[query.breakdown_limit :]
-        results.extend(result(text, parts[text], total) for text, total in kept)
+        results.extend(one.result(text, parts[text], total) for text, total in kept)
         if rest:
+            # The left-over values are one result, their math over all their events together.
             other = np.sort(np.concatenate([parts[text] for text, _ in rest]))
-            results.append(result(OTHER, other, _math(series, other, frame, values)))
+            results.append(one.result(OTHER, other, one.math(other)))
     return Trends(interval=query.interval, since=query.since, until=query.until, results=results)
