@@ -1,18 +1,22 @@
 """Reports from the rollups: DAU/WAU/MAU, top events and retention, as DESIGN.md defines them.
 
-Every distinct count is a union or an intersection of roaring bitmaps of dense user ids, so a
-report reads one small row per day (and event) and never the raw events.
+Every distinct count is a union or an intersection of roaring bitmaps of person numbers: a
+report reads one small row per day (and event), maps its users to persons through the current
+:class:`PersonMap`, and never reads the raw events — unless a ``where`` filter asks about
+properties, which only the raw events hold.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Literal
 
 from pyroaring import AbstractBitMap, BitMap
-from sqlalchemy import Connection
 
 from evana.errors import InvalidRequestError
+from evana.insights import Filter
 from evana.schema import (
     ActiveUsers,
     Cohort,
@@ -23,13 +27,17 @@ from evana.schema import (
     TopEvents,
 )
 
-from ._storage import ALL_EVENTS, BitmapCache, Database, RollupReader
+from ._insights import ActivityReader, days_before, next_period, period_start, periods_within
+from ._insights import days as _days
+from ._storage import BitmapCache, Database, PersonDirectory
 
 __all__ = [
     "MAX_LIMIT",
     "MAX_PERIODS",
     "MAX_RANGE_DAYS",
     "AnalyticsService",
+    "RetentionType",
+    "check_range",
     "days_before",
     "next_period",
     "period_start",
@@ -40,62 +48,7 @@ MAX_PERIODS = 400
 MAX_LIMIT = 1000
 _EMPTY = BitMap()
 _WINDOWS = {"dau": 1, "wau": 7, "mau": 30}
-
-
-def period_start(day: dt.date, period: Period) -> dt.date:
-    """The first day of the period holding ``day`` (ISO weeks start on Monday).
-
-    >>> period_start(dt.date(2026, 11, 5), "week"), period_start(dt.date(2026, 11, 5), "month")
-    (datetime.date(2026, 11, 2), datetime.date(2026, 11, 1))
-    """
-    if period == "day":
-        return day
-    if period == "week":
-        return day - dt.timedelta(days=day.weekday())
-    return day.replace(day=1)
-
-
-def next_period(start: dt.date, period: Period) -> dt.date | None:
-    """The first day of the period after the one starting at ``start`` (None past year 9999)."""
-    try:
-        if period == "day":
-            return start + dt.timedelta(days=1)
-        if period == "week":
-            return start + dt.timedelta(days=7)
-        if start.month == 12:
-            return start.replace(year=start.year + 1, month=1)
-        return start.replace(month=start.month + 1)
-    except (OverflowError, ValueError):
-        return None
-
-
-def _periods_within(since: dt.date, until: dt.date, period: Period) -> list[dt.date]:
-    """Start days of the periods that start within [since, until]."""
-    start: dt.date | None = period_start(since, period)
-    if start is not None and start < since:
-        start = next_period(start, period)
-    out = []
-    while start is not None and start <= until:
-        out.append(start)
-        start = next_period(start, period)
-    return out
-
-
-def _days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
-    day = start
-    while day <= end:
-        yield day
-        if day == dt.date.max:
-            return
-        day += dt.timedelta(days=1)
-
-
-def days_before(day: dt.date, days: int) -> dt.date:
-    """``day`` minus ``days`` days, stopping at the first representable day."""
-    try:
-        return day - dt.timedelta(days=days)
-    except OverflowError:
-        return dt.date.min
+RetentionType = Literal["first_time", "recurring"]
 
 
 def _union_between(
@@ -117,22 +70,33 @@ def check_range(since: dt.date, until: dt.date) -> None:
 
 
 class AnalyticsService:
-    """Answers the stats endpoints from the rollups."""
+    """Answers the stats endpoints from the rollups (from raw events when ``where`` filters)."""
 
-    def __init__(self, db: Database, cache: BitmapCache | None = None) -> None:
+    def __init__(
+        self,
+        db: Database,
+        cache: BitmapCache | None = None,
+        persons: PersonDirectory | None = None,
+    ) -> None:
         self.db = db
         self.cache = cache if cache is not None else BitmapCache()
+        self.persons = persons if persons is not None else PersonDirectory(db)
 
-    def _reader(self, conn: Connection) -> RollupReader:
-        return RollupReader(conn, self.db.dialect, self.cache)
+    @contextlib.contextmanager
+    def activity(self) -> Iterator[ActivityReader]:
+        """A read transaction with the persons as of it: every report counts persons."""
+        with self.db.read() as conn:
+            yield ActivityReader(conn, self.db, self.cache, self.persons.snapshot(conn))
 
-    def active_users(self, kind: str, since: dt.date, until: dt.date) -> ActiveUsers:
+    def active_users(
+        self, kind: str, since: dt.date, until: dt.date, where: Sequence[Filter] = ()
+    ) -> ActiveUsers:
         """DAU (kind ``dau``), WAU or MAU for each day of [since, until]."""
         check_range(since, until)
         window = _WINDOWS[kind]
         first = days_before(since, window - 1)
-        with self.db.read() as conn:
-            by_day = self._reader(conn).users_by_day(ALL_EVENTS, first, until)
+        with self.activity() as reader:
+            by_day = reader.by_day(None, first, until, where)
         series = []
         for day in _days(since, until):
             if window == 1:
@@ -142,20 +106,25 @@ class AnalyticsService:
             series.append(DayValue(date=day, users=users))
         return ActiveUsers(since=since, until=until, series=series)
 
-    def top_events(self, since: dt.date, until: dt.date, limit: int) -> TopEvents:
-        """Event names by number of events in [since, until], with distinct users."""
+    def top_events(
+        self, since: dt.date, until: dt.date, limit: int, where: Sequence[Filter] = ()
+    ) -> TopEvents:
+        """Event names by number of events in [since, until], with distinct persons."""
         check_range(since, until)
-        with self.db.read() as conn:
-            reader = self._reader(conn)
-            counts = reader.top_events(since, until, limit)
-            users = reader.users_of_events([name for name, _ in counts], since, until)
+        with self.activity() as reader:
+            if where:
+                rows = reader.top_events(since, until, limit, where)
+            else:
+                counts = reader.rollups.top_events(since, until, limit)
+                users = reader.rollups.users_of_events([n for n, _ in counts], since, until)
+                rows = [
+                    (name, count, len(reader.persons.translate(users.get(name, _EMPTY))))
+                    for name, count in counts
+                ]
         return TopEvents(
             since=since,
             until=until,
-            events=[
-                EventCount(event=name, count=count, users=len(users.get(name, _EMPTY)))
-                for name, count in counts
-            ],
+            events=[EventCount(event=name, count=n, users=u) for name, n, u in rows],
         )
 
     def retention(
@@ -166,36 +135,47 @@ class AnalyticsService:
         periods: int,
         start_event: str | None = None,
         return_event: str | None = None,
+        *,
+        type: RetentionType = "first_time",
+        cumulative: bool = False,
+        where: Sequence[Filter] = (),
     ) -> Retention:
-        """First-time retention: cohorts by the period of each user's first (start) event.
+        """Cohorts of persons by period, and how many come back.
 
-        ``retained[k]`` counts cohort users active (on ``return_event`` when given) in period
-        cohort+k; ``None`` when that period starts after ``until``. Events after ``until`` do
-        not count.
+        First-time: a person's cohort is the period of their first (start) event ever.
+        Recurring: a person is in the cohort of every period in which they did the start
+        event. ``retained[k]`` counts cohort persons active (on ``return_event`` when given) in
+        period cohort+k — with ``cumulative``, in any period from cohort+k to until's; ``None``
+        when that period starts after ``until``. Events after ``until`` do not count; with
+        ``where``, only matching events exist.
         """
         check_range(since, until)
-        starts = _periods_within(since, until, period)
+        starts = periods_within(since, until, period)
         if not starts:
             return Retention(period=period, since=since, until=until, cohorts=[])
-        with self.db.read() as conn:
-            reader = self._reader(conn)
-            # A user's first event may lie long before `since`: read the basis from the start.
-            basis = reader.users_by_day(start_event or ALL_EVENTS, None, until)
+        with self.activity() as reader:
+            # A person's first event may lie long before `since`: read the basis from the start.
+            first = None if type == "first_time" else starts[0]
+            basis = reader.by_day(start_event, first, until, where)
             if start_event is None and return_event is None:
                 activity = basis
             else:
-                activity = reader.users_by_day(return_event or ALL_EVENTS, starts[0], until)
+                activity = reader.by_day(return_event, starts[0], until, where)
 
-        before = [bm for day, bm in basis.items() if day < starts[0]]
-        seen = BitMap.union(*before) if before else BitMap()
         ends = [*(days_before(start, 1) for start in starts[1:]), until]
-        cohorts_users: list[AbstractBitMap] = []
-        active: list[AbstractBitMap] = []
-        for start, end in zip(starts, ends, strict=True):
-            arrived = _union_between(basis, start, end)
-            cohorts_users.append(arrived - seen)
-            seen |= arrived
-            active.append(_union_between(activity, start, end))
+        active = [_union_between(activity, s, e) for s, e in zip(starts, ends, strict=True)]
+        if type == "recurring":
+            cohorts_users = [_union_between(basis, s, e) for s, e in zip(starts, ends, strict=True)]
+        else:
+            cohorts_users = _first_time_cohorts(basis, starts, ends)
+        if cumulative:
+            # Suffix unions: later[j] = persons active in period j or any later one.
+            later: list[AbstractBitMap] = [BitMap() for _ in starts]
+            running = BitMap()
+            for j in range(len(starts) - 1, -1, -1):
+                running = running | active[j]
+                later[j] = running
+            active = later
 
         cohorts = []
         for i, (start, members) in enumerate(zip(starts, cohorts_users, strict=True)):
@@ -205,3 +185,17 @@ class AnalyticsService:
             ]
             cohorts.append(Cohort(cohort=start, size=len(members), retained=retained))
         return Retention(period=period, since=since, until=until, cohorts=cohorts)
+
+
+def _first_time_cohorts(
+    basis: Mapping[dt.date, AbstractBitMap], starts: list[dt.date], ends: list[dt.date]
+) -> list[AbstractBitMap]:
+    """Each period's persons whose first basis event ever falls in it."""
+    before = [bm for day, bm in basis.items() if day < starts[0]]
+    seen = BitMap.union(*before) if before else BitMap()
+    out: list[AbstractBitMap] = []
+    for start, end in zip(starts, ends, strict=True):
+        arrived = _union_between(basis, start, end)
+        out.append(arrived - seen)
+        seen |= arrived
+    return out

@@ -19,6 +19,7 @@ from ._auth import require
 from ._dashboard import install as install_dashboard
 from ._errors import install_error_handlers
 from ._ingest import IngestService
+from ._insights import InsightService
 from ._keys import CreatedKey, KeyService
 from ._metrics import Metrics
 from ._queue import EventQueue, InProcessQueue, NatsQueue
@@ -34,13 +35,14 @@ from ._routes import (
     metrics,
     persons,
     posthog,
+    query,
     segment,
     stats,
     users,
 )
 from ._routes._cors import AnyOriginCors
 from ._state import AppState
-from ._storage import Database, EventStore, upgrade
+from ._storage import BitmapCache, Database, EventStore, PersonDirectory, upgrade
 from ._writer import BatchWriter, MeteredWriter
 
 __all__ = ["create_app", "prepare"]
@@ -97,6 +99,9 @@ async def _start(settings: Settings) -> AppState:
         db.dispose()
         raise
     limit = settings.rate_limit
+    # One cache and one person directory for every report, so both see the same bitmaps.
+    cache = BitmapCache()
+    persons = PersonDirectory(db)
     return AppState(
         limiter=RateLimiter(*limit) if limit is not None else None,
         settings=settings,
@@ -109,7 +114,8 @@ async def _start(settings: Settings) -> AppState:
             max_body_bytes=settings.max_body_bytes,
             metrics=app_metrics,
         ),
-        analytics=AnalyticsService(db),
+        analytics=AnalyticsService(db, cache, persons),
+        insights=InsightService(db, cache, persons),
         metrics=app_metrics,
         readiness=ReadinessMonitor(
             db, queue, app_metrics, busy_for=settings.worker_ack_wait_seconds
@@ -156,6 +162,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     install_error_handlers(app)
     app.include_router(events.router)
     app.include_router(stats.router)
+    app.include_router(query.router)
     app.include_router(users.router)
     app.include_router(persons.router)
     app.include_router(keys.router)

@@ -10,6 +10,7 @@ from evana._settings import Settings
 
 from ._analytics import AnalyticsService
 from ._ingest import IngestService
+from ._insights import InsightService
 from ._keys import KeyService
 from ._metrics import Metrics
 from ._queue import EventQueue
@@ -34,6 +35,7 @@ class AppState:
     keys: KeyService
     ingest: IngestService
     analytics: AnalyticsService
+    insights: InsightService
     metrics: Metrics
     #: Looks at the database, the queue and the workers (``/readyz``, ``/v1/status``).
     readiness: ReadinessMonitor

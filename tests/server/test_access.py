@@ -39,7 +39,25 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/events", "/v1/events", "ingest", 202),
     *(
         Endpoint("GET", f"/v1/stats/{report}", f"/v1/stats/{report}", "read")
-        for report in ("dau", "wau", "mau", "top-events", "retention")
+        for report in ("dau", "wau", "mau", "top-events", "retention", "stickiness", "lifecycle")
+    ),
+    Endpoint(
+        "POST",
+        "/v1/query/trends",
+        "/v1/query/trends",
+        "read",
+        body={"since": "2026-11-01", "until": "2026-11-02", "series": [{"event": "view"}]},
+    ),
+    Endpoint(
+        "POST",
+        "/v1/query/funnel",
+        "/v1/query/funnel",
+        "read",
+        body={
+            "since": "2026-11-01",
+            "until": "2026-11-02",
+            "steps": [{"event": "view"}, {"event": "buy"}],
+        },
     ),
     Endpoint("DELETE", "/v1/users/{user_id}", "/v1/users/matrix-user", "admin"),
     Endpoint("GET", "/v1/users/{user_id}/events", "/v1/users/matrix-user/events", "admin"),

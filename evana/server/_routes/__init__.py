@@ -1,6 +1,6 @@
 """HTTP routes: thin functions that parse, call one service, and return a wire model."""
 
-from . import browse, dlq, events, health, keys, metrics, posthog, segment, stats, users
+from . import browse, dlq, events, health, keys, metrics, posthog, query, segment, stats, users
 
 __all__ = [
     "browse",
@@ -10,6 +10,7 @@ __all__ = [
     "keys",
     "metrics",
     "posthog",
+    "query",
     "segment",
     "stats",
     "users",

@@ -7,6 +7,7 @@ from ._database import Database
 from ._dialect import classify_error, is_database_error
 from ._erasure import Erasure, erase_user, user_events
 from ._events import EventStore, WriteResult
+from ._insight_rows import EventRows, load_event_rows
 from ._keys import KeyRecord, KeyRepository
 from ._migrate import current_revision, head_revision, upgrade
 from ._persons import PersonDirectory, PersonMap, PersonRecord, read_person
@@ -20,6 +21,7 @@ __all__ = [
     "BitmapCache",
     "Database",
     "Erasure",
+    "EventRows",
     "EventStore",
     "KeyRecord",
     "KeyRepository",
@@ -36,6 +38,7 @@ __all__ = [
     "events_by_day",
     "head_revision",
     "is_database_error",
+    "load_event_rows",
     "metadata",
     "newest_events",
     "read_person",

@@ -1,0 +1,89 @@
+"""Who was active on each day: from the rollups when no filter applies, else from raw events.
+
+Either way the answer is a roaring bitmap of person numbers per day, so every report built on
+it (DAU/WAU/MAU, retention, stickiness, lifecycle) is computed once, whichever source fed it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+
+import numpy as np
+from pyroaring import AbstractBitMap, BitMap
+from sqlalchemy import Connection
+
+from evana.insights import Filter
+from evana.server._storage import (
+    ALL_EVENTS,
+    BitmapCache,
+    Database,
+    PersonMap,
+    RollupReader,
+    load_event_rows,
+)
+
+from ._filters import needs_event_properties
+from ._frame import Frame
+
+__all__ = ["ActivityReader"]
+
+
+class ActivityReader:
+    """Per-day persons of one event (or any), as of one read transaction and person snapshot."""
+
+    def __init__(
+        self, conn: Connection, db: Database, cache: BitmapCache | None, persons: PersonMap
+    ) -> None:
+        self.conn = conn
+        self.rollups = RollupReader(conn, db.dialect, cache)
+        self.persons = persons
+
+    def by_day(
+        self,
+        event: str | None,
+        start: dt.date | None,
+        end: dt.date,
+        where: Sequence[Filter] = (),
+    ) -> dict[dt.date, AbstractBitMap]:
+        """Persons active (on ``event``, where every filter holds) on each day of [start, end]
+        that has some; ``start`` None reads from the first day."""
+        if not where:
+            by_day = self.rollups.users_by_day(event or ALL_EVENTS, start, end)
+            return {day: self.persons.translate(bm) for day, bm in by_day.items()}
+        frame = self.frame(start, end, None if event is None else [event], where)
+        return frame.persons_by_day(frame.select(event, where))
+
+    def frame(
+        self,
+        start: dt.date | None,
+        end: dt.date,
+        names: Sequence[str] | None,
+        where: Sequence[Filter],
+        *,
+        with_properties: bool = False,
+    ) -> Frame:
+        """The raw events of [start, end] (of ``names`` when given) as a :class:`Frame`."""
+        rows = load_event_rows(
+            self.conn,
+            start,
+            end,
+            names,
+            with_properties=with_properties or needs_event_properties(where),
+        )
+        return Frame(rows, self.persons)
+
+    def top_events(
+        self, start: dt.date, end: dt.date, limit: int, where: Sequence[Filter]
+    ) -> list[tuple[str, int, int]]:
+        """(name, events, distinct persons) of the ``limit`` names with most matching events,
+        by count desc then name in code point order."""
+        frame = self.frame(start, end, None, where)
+        mask = frame.select(None, where)
+        codes, pids = frame.rows.codes[mask], frame.pids[mask]
+        counts = np.bincount(codes, minlength=len(frame.rows.names))
+        ranked = sorted(
+            ((frame.rows.names[c], int(n), c) for c, n in enumerate(counts) if n),
+            key=lambda item: (-item[1], item[0]),
+        )[:limit]
+        return [(name, n, len(BitMap(pids[codes == c]))) for name, n, c in ranked]

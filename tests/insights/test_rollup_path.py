@@ -1,0 +1,37 @@
+"""Without ``where``, the reports read the rollups only: never a raw event."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from evana.server._insights import _activity
+from tests.conftest import Api
+
+from .conftest import LinkedPersons, day, send, stats, use_persons
+from .reference import Ev
+
+
+def test_reports_without_where_never_read_raw_events(
+    iapi: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send(iapi, [Ev("view", "anon", day(2)), Ev("view", "ann", day(3)), Ev("buy", "bob", day(3))])
+    use_persons(iapi, LinkedPersons(iapi, {"anon": "ann"}))
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("a report without where read the raw events")
+
+    monkeypatch.setattr(_activity, "load_event_rows", refuse)
+    week: dict[str, Any] = {"since": "2026-11-02", "until": "2026-11-08"}
+    assert stats(iapi, "wau", **week)["series"][-1]["users"] == 2
+    assert stats(iapi, "top-events", **week)["events"][0] == {
+        "event": "view",
+        "count": 2,
+        "users": 1,
+    }
+    assert [d["users"] for d in stats(iapi, "stickiness", **week)["days"][:2]] == [1, 1]
+    got = stats(iapi, "lifecycle", **week, period="day")
+    assert [p["new"] for p in got["periods"][:2]] == [1, 1]
+    got = stats(iapi, "retention", **week, period="day", periods=2, type="recurring")
+    assert [c["size"] for c in got["cohorts"][:2]] == [1, 2]
