@@ -59,6 +59,8 @@ ENDPOINTS = [
             "steps": [{"event": "view"}, {"event": "buy"}],
         },
     ),
+    # An id never seen: the scope is checked first, so a read key alone gets as far as the 404.
+    Endpoint("GET", "/v1/persons/{user_id}", "/v1/persons/nobody-at-all", "read", 404),
     Endpoint("DELETE", "/v1/users/{user_id}", "/v1/users/matrix-user", "admin"),
     Endpoint("GET", "/v1/users/{user_id}/events", "/v1/users/matrix-user/events", "admin"),
     Endpoint("POST", "/v1/keys", "/v1/keys", "admin", 201),

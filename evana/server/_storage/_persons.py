@@ -168,13 +168,15 @@ class PersonDirectory:
                 self._map = PersonMap(merged)
                 self._seen = (epoch, resets)
             current = self._map
-        # Properties are read only if a query asks for them, and maybe after ``conn`` is
-        # closed (a report's rows are read first): on a connection of their own.
-        return current.with_properties(lambda: self._properties(current))
+        # Properties are read only if a query asks for them: in the same read when it is still
+        # open (one snapshot; and in-memory SQLite has just one connection), else on their own.
+        return current.with_properties(lambda: self._properties(conn, current))
 
-    def _properties(self, persons: PersonMap) -> dict[int, dict[str, Any]]:
-        with self.db.read() as conn:
+    def _properties(self, conn: Connection, persons: PersonMap) -> dict[int, dict[str, Any]]:
+        if not conn.closed:
             return merged_properties(conn, persons)
+        with self.db.read() as fresh:
+            return merged_properties(fresh, persons)
 
 
 def _state(conn: Connection) -> tuple[int, int]:
