@@ -155,7 +155,7 @@ def lifecycle(
     state: State,
     since: Since = None,
     until: Until = None,
-    period: Annotated[Period, Query(description="day, week (ISO, Monday) or month")] = "week",
+    period: Annotated[Period, Query(description="day, week (ISO, Monday) or month")] = "day",
     event: Event = None,
     where: Where = None,
 ) -> Lifecycle:
