@@ -9,7 +9,7 @@ import pytest
 from evana.server._insights import _activity
 from tests.conftest import Api
 
-from .conftest import LinkedPersons, day, send, stats, use_persons
+from .conftest import LinkedPersons, day, query, send, stats, use_persons
 from .reference import Ev
 
 
@@ -35,3 +35,41 @@ def test_reports_without_where_never_read_raw_events(
     assert [p["new"] for p in got["periods"][:2]] == [1, 1]
     got = stats(iapi, "retention", **week, period="day", periods=2, type="recurring")
     assert [c["size"] for c in got["cohorts"][:2]] == [1, 2]
+
+
+def test_trends_of_counts_and_persons_read_the_rollups_and_agree_with_raw_events(
+    iapi: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send(
+        iapi,
+        [
+            Ev("view", "anon", day(2, 23, offset=-2)),  # 3 Nov in UTC
+            Ev("view", "ann", day(3)),
+            Ev("buy", "bob", day(9)),
+            Ev("view", "bob", day(10)),
+        ],
+    )
+    use_persons(iapi, LinkedPersons(iapi, {"anon": "ann"}))
+    body: dict[str, Any] = {
+        "since": "2026-11-03",
+        "until": "2026-11-10",
+        "interval": "week",
+        "series": [{"event": "view", "math": "users"}, {"math": "total"}, {"event": "nope"}],
+    }
+    # The raw-event path, forced by a filter that every event passes, is the reference.
+    anything = [{"key": "absent", "op": "is_not_set"}]
+    raw_body = {**body, "series": [{**s, "where": anything} for s in body["series"]]}
+    expected = query(iapi, "trends", raw_body)
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("a trend of counts and persons read the raw events")
+
+    monkeypatch.setattr(_activity, "load_event_rows", refuse)
+    got = query(iapi, "trends", body)
+    assert got == expected
+    view, total, nope = got["results"]
+    assert [p["value"] for p in view["points"]] == [1, 1]
+    assert view["total"] == 2
+    assert [p["value"] for p in total["points"]] == [2, 2]
+    assert total["total"] == 4
+    assert nope["total"] == 0

@@ -23,7 +23,7 @@ from ._activity import ActivityReader
 from ._funnels import funnel_columns, run_funnel
 from ._lifecycle import lifecycle
 from ._stickiness import stickiness
-from ._trends import compute_trends, trend_columns
+from ._trends import compute_trends, from_rollups, rollup_trends, trend_columns
 
 __all__ = ["MAX_INSIGHT_DAYS", "InsightService"]
 
@@ -62,6 +62,8 @@ class InsightService:
         _check(query.since, query.until)
         names, reads = trend_columns(query)
         with self.activity() as reader:
+            if from_rollups(query):
+                return rollup_trends(query, reader)
             frame = reader.frame(query.since, query.until, names, (), with_properties=reads)
         return compute_trends(query, frame)
 

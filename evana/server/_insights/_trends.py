@@ -24,17 +24,22 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+from pyroaring import BitMap
 
 from evana.insights import TrendResult, Trends, TrendSeries, TrendsQuery
+from evana.server._storage import ALL_EVENTS
 
 from ._frame import Frame
 from ._periods import day_number, periods_overlapping
+
+if TYPE_CHECKING:
+    from ._activity import ActivityReader
 from ._values import PERSON_PREFIX, breakdown_text, is_number
 
-__all__ = ["OTHER", "compute_trends", "trend_columns"]
+__all__ = ["OTHER", "compute_trends", "from_rollups", "rollup_trends", "trend_columns"]
 
 #: The breakdown value of the events whose value is not among the kept ones.
 OTHER = "$other"
@@ -56,6 +61,56 @@ def trend_columns(query: TrendsQuery) -> tuple[list[str] | None, bool]:
             keys.append(series.property)
         reads = reads or any(not key.startswith(PERSON_PREFIX) for key in keys)
     return names, reads
+
+
+def from_rollups(query: TrendsQuery) -> bool:
+    """Whether the rollups answer the query alone: event counts and distinct persons of whole
+    event names (no filter, breakdown or property), as the reports are answered."""
+    return query.breakdown is None and all(
+        s.math in ("total", "users") and not s.where for s in query.series
+    )
+
+
+def rollup_trends(query: TrendsQuery, reader: ActivityReader) -> Trends:
+    """A :func:`from_rollups` query from per-day counts and bitmaps: never a raw event read."""
+    starts = periods_overlapping(query.since, query.until, query.interval)
+    ends = [*(s - dt.timedelta(days=1) for s in starts[1:]), query.until]
+    results = []
+    for number, series in enumerate(query.series):
+        event = series.event if series.event is not None else ALL_EVENTS
+        if series.math == "total":
+            counts = reader.rollups.events_by_day(event, query.since, query.until)
+            values = [
+                sum(n for day, n in counts.items() if max(start, query.since) <= day <= end)
+                for start, end in zip(starts, ends, strict=True)
+            ]
+            total: int = sum(counts.values())
+        else:
+            by_day = reader.by_day(
+                event if series.event is not None else None, query.since, query.until
+            )
+            buckets = [
+                [bm for day, bm in by_day.items() if max(start, query.since) <= day <= end]
+                for start, end in zip(starts, ends, strict=True)
+            ]
+            values = [len(BitMap.union(*parts)) if parts else 0 for parts in buckets]
+            total = len(BitMap.union(*by_day.values())) if by_day else 0
+        results.append(
+            TrendResult.model_validate(
+                {
+                    "series": number,
+                    "event": series.event,
+                    "math": series.math,
+                    "breakdown": None,
+                    "points": [
+                        {"date": start, "value": value}
+                        for start, value in zip(starts, values, strict=True)
+                    ],
+                    "total": total,
+                }
+            )
+        )
+    return Trends(interval=query.interval, since=query.since, until=query.until, results=results)
 
 
 def _percentile(values: list[Number], p: int) -> Number:

@@ -142,6 +142,15 @@ class RollupReader:
         )
         return [(name, int(count)) for name, count in self.conn.execute(stmt)]
 
+    def events_by_day(self, event: str, start: dt.date, end: dt.date) -> dict[dt.date, int]:
+        """Events of ``event`` (``ALL_EVENTS``: any) on each day of [start, end] that has some."""
+        stmt = (
+            select(rollups.c.day, func.sum(rollups.c.events))
+            .where(rollups.c.event == event, rollups.c.day.between(start, end))
+            .group_by(rollups.c.day)
+        )
+        return {day: int(count) for day, count in self.conn.execute(stmt)}
+
     def users_of_events(
         self, names: Sequence[str], start: dt.date, end: dt.date
     ) -> dict[str, AbstractBitMap]:
