@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends
 
 from evana.errors import NotFoundError
 from evana.insights import Person
+from evana.schema import ErrorBody
 from evana.server._auth import require
 from evana.server._errors import ERROR_RESPONSES
 from evana.server._state import AppState, get_state
@@ -27,7 +28,12 @@ router = APIRouter(
 State = Annotated[AppState, Depends(get_state)]
 
 
-@router.get("/{user_id:user_id}", response_model=Person, summary="A person")
+@router.get(
+    "/{user_id:user_id}",
+    response_model=Person,
+    summary="A person",
+    responses={404: {"model": ErrorBody, "description": "No person has this id"}},
+)
 def get_person(user_id: UserId, state: State) -> Person:
     """Every distinct id linked to this one, the person's merged properties, and when its
     first and last events happened. 404 for an id never seen (or erased)."""
