@@ -7,6 +7,7 @@ import random
 import uuid
 from typing import Any
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -210,3 +211,51 @@ def test_unknown_and_self_links_change_nothing(database: Database) -> None:
     assert person is not None
     assert sorted(person.distinct_ids) == ["42", "u"]
     assert read_person(database, "never-seen") is None
+
+
+def test_upgrading_applies_links_and_properties_stored_before_persons(
+    db_url: str, tmp_path: Any, request: pytest.FixtureRequest
+) -> None:
+    from sqlalchemy import insert
+
+    from evana.server._storage import upgrade
+    from evana.server._storage._tables import events
+
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        url = request.getfixturevalue("pg_fresh_url")  # a database never migrated
+    db = Database(url)
+    try:
+        upgrade(db, "0001")
+        rows = [
+            _ev("anon", "pageview", 0),
+            _ev("u", "$identify", 1, {"$anon_distinct_id": "anon", "$set": {"plan": "pro"}}),
+            _ev("u", "purchase", 2, {"$set_once": {"ref": "ads"}}),
+            _ev("x", "$create_alias", 3, {"alias": "y"}),
+        ]
+        with db.write() as conn:
+            conn.execute(
+                insert(events),
+                [
+                    {
+                        "event_id": e.event_id,
+                        "event": e.event,
+                        "user_id": e.user_id,
+                        "timestamp": e.timestamp,
+                        "properties": e.properties,
+                        "received_at": e.received_at,
+                    }
+                    for e in rows
+                ],
+            )
+        upgrade(db)
+        person = read_person(db, "anon")
+        assert person is not None
+        assert sorted(person.distinct_ids) == ["anon", "u"]
+        assert person.properties == {"plan": "pro", "ref": "ads"}
+        other = read_person(db, "y")
+        assert other is not None
+        assert sorted(other.distinct_ids) == ["x", "y"]
+    finally:
+        db.dispose()

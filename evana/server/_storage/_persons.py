@@ -40,6 +40,7 @@ __all__ = [
     "count_links",
     "forget_persons",
     "link_ids",
+    "link_stored_events",
     "merged_properties",
     "person_uids",
     "read_person",
@@ -521,3 +522,42 @@ def read_person(db: Database, user_id: str) -> PersonRecord | None:
     if first is None and not properties and len(uids) == 1:
         return None  # an id only ever named (or erased): nothing to show
     return PersonRecord(names, properties, first, last)
+
+
+def link_stored_events(conn: Connection, dialect: Dialect, page: int = 10_000) -> int:
+    """Apply the links and person properties of events stored before persons existed (the
+    upgrade to persons runs it once); return how many events carried some.
+
+    Reads only the events that may carry them (the link events, and those whose properties
+    mention ``$set``), a page at a time in event-id order.
+    """
+    from sqlalchemy import String, cast
+
+    from ._users import user_ids
+
+    carrying = events.c.event.in_(["$identify", "$create_alias"]) | cast(
+        events.c.properties, String
+    ).like('%"$set%')
+    columns = (
+        events.c.event_id,
+        events.c.event,
+        events.c.user_id,
+        events.c.timestamp,
+        events.c.properties,
+    )
+    after = None
+    applied = 0
+    while True:
+        stmt = select(*columns).where(carrying).order_by(events.c.event_id).limit(page)
+        if after is not None:
+            stmt = stmt.where(events.c.event_id > after)
+        rows = conn.execute(stmt).all()
+        if not rows:
+            return applied
+        after = rows[-1].event_id
+        changes = PersonChanges.of(rows)
+        if changes.links or changes.properties:
+            applied += len(rows)
+            uids = user_ids(conn, dialect, [*(row.user_id for row in rows), *changes.other_ids])
+            write_properties(conn, dialect, changes.property_writes(uids))
+            link_ids(conn, dialect, changes.pairs(uids))

@@ -1,5 +1,8 @@
 """Persons: linked distinct ids, person properties, and an index of events by user.
 
+Events stored before this revision (``$identify``, ``$create_alias``, ``$set`` objects in any
+event) are applied as they would be today, so an upgraded installation counts its persons too.
+
 Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-30
@@ -10,6 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
+from evana.server._storage._dialect import dialect_for_url
+from evana.server._storage._persons import link_stored_events
 from evana.server._storage._types import JSONDocument, UTCDateTime
 
 revision = "0002"
@@ -46,6 +51,8 @@ def upgrade() -> None:
         sa.Column("event_id", sa.String(36), nullable=False),
         sa.PrimaryKeyConstraint("uid", "key", "kind", name="pk_person_properties"),
     )
+    connection = op.get_bind()
+    link_stored_events(connection, dialect_for_url(connection.dialect.name))
 
 
 def downgrade() -> None:
