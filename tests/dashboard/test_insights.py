@@ -331,6 +331,12 @@ def test_a_read_key_opens_every_insight_view(data: Seeded, tab: Watched) -> None
         page.click("button:has-text('90 days')")
         page.wait_for_url(f"**/#/{view}?**range=90d**")
         page.wait_for_selector(f"{table}, #{view}-result .empty")
+    # A phone's width: the forms wrap, only the tables' own boxes scroll sideways.
+    page.set_viewport_size({"width": 390, "height": 844})
+    for view in ("trends", "funnel", "lifecycle"):
+        page.goto(f"{data.url}/#/{view}?{RANGE}&steps={steps}")
+        page.wait_for_selector(f"#{view}-table")
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390, view
 
 
 def test_person_page_shows_linked_ids_and_properties(data: Seeded, tab: Watched) -> None:

@@ -25,7 +25,6 @@ export default {
     const card = h("section", { class: "card", id: "person-events" }, loading());
     root.append(profile, card);
     api(`/v1/persons/${encodeURIComponent(id)}`).then((p) => {
-      const others = p.distinct_ids.filter((d) => d !== id);
       const keys = Object.keys(p.properties).sort();
       profile.replaceChildren(h("h2", {}, "Person"),
         h("dl", { class: "props" },
@@ -33,7 +32,6 @@ export default {
           h("dd", { id: "person-ids" }, p.distinct_ids.map((d, i) => [i ? ", " : "", d === id ? h("code", {}, d) : h("a", { href: hrefFor("person", { id: d }) }, h("code", {}, d))])),
           h("dt", {}, "First seen"), h("dd", {}, p.first_seen ? `${timeText(p.first_seen)} UTC` : "–"),
           h("dt", {}, "Last seen"), h("dd", {}, p.last_seen ? `${timeText(p.last_seen)} UTC` : "–")),
-        others.length ? null : h("p", { class: "muted" }, "No other id is linked to this one."),
         keys.length
           ? h("div", { class: "scroll" }, h("table", { id: "person-props" },
             h("caption", { class: "muted" }, "Properties"),
@@ -69,6 +67,7 @@ export default {
               status.className = "ok";
               status.textContent = `Erased ${done.user_id}: ${done.events_deleted} events deleted.`;
               card.querySelector("#person-table")?.remove();
+              profile.replaceChildren(empty(`Erased: ${done.user_id} and every id linked to it.`));
             } catch (e) { status.replaceChildren(errorLine(e)); }
           },
         }, "Erase this person…")), status);
