@@ -236,7 +236,14 @@ def test_read_key_denied_admin_views_and_sign_out(seeded: Seeded, tab: Watched) 
     page = tab.page
     sign_in(page, seeded.url, seeded.read_key)
     # Raw events name users: a read key sees the reports only.
-    assert page.locator("#nav a").all_inner_texts() == ["Overview", "Retention"]
+    assert page.locator("#nav a").all_inner_texts() == [
+        "Overview",
+        "Trends",
+        "Funnels",
+        "Retention",
+        "Stickiness",
+        "Lifecycle",
+    ]
     for view, title in (("keys", "API keys"), ("dlq", "Dead letters"), ("live", "Live events")):
         page.goto(f"{seeded.url}/#/{view}")
         page.wait_for_selector(f"text={title} needs an admin key")

@@ -89,3 +89,82 @@ export function retentionTable(retention) {
         return cell;
       }))))));
 }
+
+// The series colours, in order (CSS variables --s1 … --s6, themed).
+export const PALETTE = ["--s1", "--s2", "--s3", "--s4", "--s5", "--s6"];
+export const colorAt = (i) => PALETTE[i % PALETTE.length];
+
+function svg(tag, attrs = {}, ...children) {
+  const el = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) el.setAttribute(k, String(v));
+  el.append(...children);
+  return el;
+}
+
+function niceStep(span) {
+  const raw = span / 4;
+  const mag = 10 ** Math.floor(Math.log10(raw || 1));
+  return [1, 2, 2.5, 5, 10].map((m) => m * mag).find((s) => s >= raw) || mag * 10;
+}
+
+// Bars over categories, drawn as SVG: grouped side by side, or stacked (negative values below
+// zero). series: [{label, values, color: "--s1"}]. Each bar's <title> names its figure.
+export function barChart(labels, series, { stacked = false, height = 240 } = {}) {
+  const box = h("div", { class: "chart bars" });
+  let lastWidth = 0;
+  const draw = () => {
+    const width = Math.max(box.clientWidth, 280);
+    const pos = labels.map((_, i) => series.reduce((a, s) => a + Math.max(0, s.values[i] || 0), 0));
+    const neg = labels.map((_, i) => series.reduce((a, s) => a + Math.min(0, s.values[i] || 0), 0));
+    const all = series.flatMap((s) => s.values.filter((v) => v !== null));
+    let top = stacked ? Math.max(0, ...pos) : Math.max(0, ...all);
+    let bottom = stacked ? Math.min(0, ...neg) : Math.min(0, ...all);
+    if (top === bottom) top = 1;
+    const step = niceStep(top - bottom);
+    top = Math.ceil(top / step) * step;
+    bottom = Math.floor(bottom / step) * step;
+    const left = 56, right = 8, upper = 8, lower = 28;
+    const plotH = height - upper - lower;
+    const y = (v) => upper + ((top - v) / (top - bottom)) * plotH;
+    const band = (width - left - right) / Math.max(1, labels.length);
+    const chart = svg("svg", { viewBox: `0 0 ${width} ${height}`, width, height, role: "img", "aria-label": series.map((s) => s.label).join(", ") });
+    for (let v = bottom; v <= top + step / 2; v += step) {
+      chart.append(svg("line", { class: v === 0 ? "axis" : "gridline", x1: left, x2: width - right, y1: y(v), y2: y(v) }),
+        svg("text", { class: "tick", x: left - 6, y: y(v) + 4, "text-anchor": "end" }, fmt(Math.round(v * 100) / 100)));
+    }
+    const every = Math.max(1, Math.ceil(labels.length / Math.floor((width - left) / 70)));
+    labels.forEach((label, i) => {
+      const x0 = left + i * band;
+      if (i % every === 0) chart.append(svg("text", { class: "tick", x: x0 + band / 2, y: height - 8, "text-anchor": "middle" }, label));
+      const inner = band * 0.75;
+      let up = 0, down = 0;
+      series.forEach((s, k) => {
+        const v = s.values[i];
+        if (v === null || v === undefined || v === 0) return;
+        let from, to, x, w;
+        if (stacked) {
+          [from, to] = v > 0 ? [up, up + v] : [down, down + v];
+          if (v > 0) up += v; else down += v;
+          x = x0 + (band - inner) / 2; w = inner;
+        } else {
+          [from, to] = [0, v];
+          w = inner / series.length; x = x0 + (band - inner) / 2 + k * w;
+        }
+        chart.append(svg("rect", {
+          class: `bar ${s.color.slice(2)}`, x: x.toFixed(1), width: Math.max(1, w - 1).toFixed(1),
+          y: y(Math.max(from, to)).toFixed(1), height: Math.max(1, Math.abs(y(from) - y(to))).toFixed(1),
+        }, svg("title", {}, `${s.label} · ${label}: ${fmt(Math.abs(v))}`)));
+      });
+    });
+    box.replaceChildren(chart);
+    if (series.length > 1) {
+      box.append(h("div", { class: "legend" }, series.map((s) => h("span", {}, h("span", { class: `swatch ${s.color.slice(2)}` }), s.label))));
+    }
+  };
+  const observer = new ResizeObserver(() => {
+    if (box.clientWidth && Math.abs(box.clientWidth - lastWidth) > 2) { lastWidth = box.clientWidth; draw(); }
+  });
+  observer.observe(box);
+  box.dispose = () => observer.disconnect();
+  return box;
+}

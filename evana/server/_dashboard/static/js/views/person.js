@@ -1,4 +1,5 @@
-// A person's page (admin): look up an id, read their events newest first (paged), erase them.
+// A person's page (admin): look up an id, see its linked ids and properties, read its events
+// newest first (paged), erase them.
 import { api } from "../api.js";
 import { h, loading, empty, errorLine, timeText, confirmDialog, hrefFor } from "../ui.js";
 
@@ -20,8 +21,24 @@ export default {
     root.append(h("h1", {}, "Persons"), form);
     if (!id) { root.append(empty("Enter a user id to see their events.")); return; }
 
+    const profile = h("section", { class: "card", id: "person-profile" }, loading());
     const card = h("section", { class: "card", id: "person-events" }, loading());
-    root.append(card);
+    root.append(profile, card);
+    api(`/v1/persons/${encodeURIComponent(id)}`).then((p) => {
+      const keys = Object.keys(p.properties).sort();
+      profile.replaceChildren(h("h2", {}, "Person"),
+        h("dl", { class: "props" },
+          h("dt", {}, "Distinct ids"),
+          h("dd", { id: "person-ids" }, p.distinct_ids.map((d, i) => [i ? ", " : "", d === id ? h("code", {}, d) : h("a", { href: hrefFor("person", { id: d }) }, h("code", {}, d))])),
+          h("dt", {}, "First seen"), h("dd", {}, p.first_seen ? `${timeText(p.first_seen)} UTC` : "–"),
+          h("dt", {}, "Last seen"), h("dd", {}, p.last_seen ? `${timeText(p.last_seen)} UTC` : "–")),
+        keys.length
+          ? h("div", { class: "scroll" }, h("table", { id: "person-props" },
+            h("caption", { class: "muted" }, "Properties"),
+            h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Property"), h("th", { scope: "col" }, "Value"))),
+            h("tbody", {}, keys.map((k) => h("tr", { dataset: { key: k } }, h("th", { scope: "row" }, k), h("td", { class: "mono" }, JSON.stringify(p.properties[k])))))))
+          : empty("No person properties."));
+    }).catch((e) => profile.replaceChildren(e.status === 404 ? empty("No person has this id (never seen, or erased).") : errorLine(e)));
     api("/v1/events/recent", { query: { user_id: id, limit: PAGE, before } }).then((page) => {
       const heading = h("h2", {}, "Events of ", h("code", {}, id), before ? " (older)" : " (newest first)");
       const nav = h("p", { class: "toolbar" },
@@ -50,6 +67,7 @@ export default {
               status.className = "ok";
               status.textContent = `Erased ${done.user_id}: ${done.events_deleted} events deleted.`;
               card.querySelector("#person-table")?.remove();
+              profile.replaceChildren(empty(`Erased: ${done.user_id} and every id linked to it.`));
             } catch (e) { status.replaceChildren(errorLine(e)); }
           },
         }, "Erase this person…")), status);
