@@ -28,8 +28,11 @@ __all__ = ["Local", "ingest", "run_ingest", "show_summary", "summary_of"]
 
 #: The server's default batch limit (EVANA_MAX_BATCH_EVENTS); a server may be set lower.
 MAX_BATCH_SIZE = 5000
-#: Batches in flight when writing to a database: one writes while the next is validated.
+#: Batches in flight when writing to a database: one writes while the next is read.
 LOCAL_CONCURRENCY = 2
+#: Events per write transaction with --database-url (no request size to respect there): each
+#: write also commits its rollups and merges crowded ones, a cost per batch, not per event.
+LOCAL_BATCH_SIZE = 20_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -214,8 +217,16 @@ def ingest(
         ),
     ],
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, max=MAX_BATCH_SIZE, help="Events per request")
-    ] = 2000,
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            max=LOCAL_BATCH_SIZE,
+            help=f"Events per request (at most {MAX_BATCH_SIZE}), or per transaction with"
+            f" --database-url  [default: 2000; {LOCAL_BATCH_SIZE} with --database-url]",
+            show_default=False,
+        ),
+    ] = None,
     concurrency: Annotated[
         int, typer.Option("--concurrency", "-c", min=1, max=32, help="Requests in flight")
     ] = 8,
@@ -275,6 +286,13 @@ def ingest(
         raise UsageError("stdin (-) can be read only once")
     if database_url is not None and (url is not None or api_key is not None):
         raise UsageError("--database-url writes to the database directly: drop --url/--api-key")
+    if batch_size is None:
+        batch_size = 2000 if database_url is None else LOCAL_BATCH_SIZE
+    elif batch_size > MAX_BATCH_SIZE and database_url is None:
+        raise UsageError(
+            f"Invalid value for '--batch-size': at most {MAX_BATCH_SIZE} events per request"
+            " (more only with --database-url)"
+        )
     sources = [Source(name) for name in files]
     if rejects is not None and not rejects.parent.is_dir():  # found out now, not half way
         raise CliError(f"cannot write rejects to {rejects}: no directory {rejects.parent}")
