@@ -51,7 +51,7 @@ def test_over_the_limit_is_429_with_retry_after_rounded_up() -> None:
 def test_defaults_off_when_embedded_on_in_production() -> None:
     assert Settings(database_url="sqlite://").rate_limit is None
     production = Settings(database_url="sqlite://", nats_url="nats://127.0.0.1:4222")
-    assert production.rate_limit == (100.0, 200)
+    assert production.rate_limit == (1000.0, 2000)
     assert Settings(nats_url="nats://x", rate_limit_per_second=0).rate_limit is None
     assert Settings(rate_limit_per_second=0.5).rate_limit == (0.5, 1)
     assert Settings(rate_limit_per_second=3, rate_limit_burst=7).rate_limit == (3.0, 7)
