@@ -87,6 +87,21 @@ def test_the_api_answers_429_per_key_and_counts_it(limited: Api) -> None:
     assert re.search(r"^evana_requests_rate_limited_total 1\.0$", metrics, re.MULTILINE)
 
 
+def test_a_throttled_key_is_logged_once_a_minute_not_silently(
+    limited: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="evana.access")
+    answers = [
+        limited.client.get("/v1/stats/dau", headers={"X-API-Key": limited.read}).status_code
+        for _ in range(6)
+    ]
+    assert answers == [200] * 3 + [429] * 3
+    lines = [r.getMessage() for r in caplog.records if r.name == "evana.access"]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("msg=rate_limited key_id=")
+    assert "rate=0.01 burst=3" in lines[0]
+
+
 @pytest.mark.slow
 def test_the_sdk_waits_out_429s_and_delivers_every_event(tmp_path: Path) -> None:
     """End to end: a real server limiting each key to 3 requests/s (burst 3); an SDK client
