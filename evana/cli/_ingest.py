@@ -28,8 +28,9 @@ __all__ = ["Local", "ingest", "run_ingest", "show_summary", "summary_of"]
 
 #: The server's default batch limit (EVANA_MAX_BATCH_EVENTS); a server may be set lower.
 MAX_BATCH_SIZE = 5000
-#: Batches in flight when writing to a database: one writes while the next is read.
-LOCAL_CONCURRENCY = 2
+#: Batches in flight with --database-url: one is written (by a process of its own) while
+#: the next is read.
+LOCAL_CONCURRENCY = 1
 #: Events per write transaction with --database-url (no request size to respect there): each
 #: write also commits its rollups and merges crowded ones, a cost per batch, not per event.
 LOCAL_BATCH_SIZE = 20_000

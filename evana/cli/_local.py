@@ -19,10 +19,14 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import functools
-import threading
+import os
+import signal
+import subprocess
+import sys
 import time
 import uuid
 from collections.abc import Iterator
+from multiprocessing.connection import Connection
 from typing import TYPE_CHECKING, Any
 
 from evana.schema import Event, IngestResult, RejectedEvent
@@ -32,6 +36,7 @@ from ._errors import CliError
 
 if TYPE_CHECKING:
     from evana.server._batch import NormalizedEvent
+    from evana.server._storage import EventStore
 
     from ._judge import Payload
     from ._pipeline import Send
@@ -62,11 +67,12 @@ def _wire(payload: Event) -> Any:
 
 
 def _normalized(
-    payloads: list[Payload], now: dt.datetime
+    payloads: list[Any], slow: set[int], now: dt.datetime
 ) -> tuple[list[NormalizedEvent], list[RejectedEvent]]:
     """The batch as the server would store it, and its rejects by index.
 
-    A parsed line (a dict) was judged plain and valid by the contract's fast path
+    ``payloads`` are JSON objects; those at the indices in ``slow`` are ``Event`` s as the API
+    path would send them. Any other was judged plain and valid by the contract's fast path
     (``_judge._fast``: names, a canonical id, an ISO timestamp, short properties), so it is
     built into a row directly (the contract's property and time checks run again, as the
     server's fast path runs them). Anything else, and any doubt, goes through
@@ -79,12 +85,12 @@ def _normalized(
     rows: list[NormalizedEvent] = []
     rejected: list[RejectedEvent] = []
     others: list[int] = []
-    plain = [p for p in payloads if type(p) is dict]
+    plain = [p for i, p in enumerate(payloads) if i not in slow]
     # pydantic-core builds UUIDs ~7x faster than uuid.UUID(text), all at once.
     ids = iter(_uuids().validate_python([p["event_id"] for p in plain]) if plain else ())
     parse = dt.datetime.fromisoformat
     for index, payload in enumerate(payloads):
-        if type(payload) is not dict:
+        if index in slow:
             others.append(index)
             continue
         event_id = next(ids)
@@ -107,8 +113,7 @@ def _normalized(
             NormalizedEvent(event_id, payload["event"], payload["user_id"], stamp, properties, now)
         )
     if others:
-        items = [_wire(p) if isinstance(p := payloads[i], Event) else p for i in others]
-        batch = validate_events(items, received_at=now, correct_skew=False)
+        batch = validate_events([payloads[i] for i in others], received_at=now, correct_skew=False)
         rows.extend(batch.events)
         rejected.extend(
             RejectedEvent(index=others[item.index], errors=item.errors) for item in batch.rejected
@@ -116,15 +121,69 @@ def _normalized(
     return rows, rejected
 
 
+def _write_with_retries(store: EventStore, rows: list[NormalizedEvent]) -> None:
+    """``store.write(rows)``, waiting out a busy or briefly unavailable database."""
+    from evana.errors import TransientStorageError
+
+    deadline, pause = time.monotonic() + RETRY_BUDGET, 0.25
+    while True:
+        try:
+            store.write(rows)
+            return
+        except TransientStorageError:
+            if time.monotonic() + pause > deadline:
+                raise
+            time.sleep(pause)  # e.g. a long write of another process: wait our turn
+            pause = min(2 * pause, 10.0)
+
+
+def _writer_main(url: str, inbox: Connection, outbox: Connection) -> None:
+    """The writer process: batches in from ``conn``, written, their verdicts sent back.
+
+    A batch is ``(json, others)``: a JSON array of the batch's events and the indices of those
+    that only ``Event`` could judge; the answer is ``(accepted, [(index, errors), ...])``, or
+    ``(None, message)`` when the database refused (the run then stops). It ends when the
+    parent closes its end of ``inbox``.
+    """
+    import pydantic_core
+
+    from evana.errors import StorageError
+    from evana.server._storage import Database, EventStore
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes the pipe
+    db = Database(url)
+    store = EventStore(db)
+    try:
+        while True:
+            try:
+                blob, others = inbox.recv()
+            except EOFError:
+                return
+            items = pydantic_core.from_json(blob)
+            rows, rejected = _normalized(items, set(others), dt.datetime.now(dt.UTC))
+            try:
+                _write_with_retries(store, rows)
+            except StorageError as exc:
+                outbox.send((None, str(exc)))
+                return
+            outbox.send((len(rows), [(r.index, r.errors) for r in rejected]))
+    finally:
+        db.dispose()
+
+
 @contextlib.contextmanager
 def local_send(url: str) -> Iterator[Send]:
     """A :data:`~evana.cli._pipeline.Send` that stores batches in the database at ``url``.
 
     Raises :class:`CliError` when the database does not exist or is not at this version's
-    schema. Calls are serialized: one write transaction at a time, as the server's writer does.
+    schema. The batches are written by a process of their own, one at a time, while this one
+    reads and judges the next: the two halves of the work then run on two CPUs (threads would
+    take turns at the interpreter lock). Calls must not overlap: one batch in flight at a time.
     """
-    from evana.errors import StorageError, TransientStorageError
-    from evana.server._storage import EventStore, current_revision, head_revision
+    import pydantic_core
+
+    from evana.errors import StorageError
+    from evana.server._storage import current_revision, head_revision
 
     db = existing_database(url, " (a backfill never creates a database)")
     try:
@@ -132,32 +191,55 @@ def local_send(url: str) -> Iterator[Send]:
             at, head = current_revision(db), head_revision()
         except StorageError as exc:
             raise CliError(f"cannot open the database: {exc}") from None
-        if at != head:
-            now = f"at revision {at}" if at is not None else "without evana's tables"
-            raise CliError(
-                f"the database is {now}, this evana needs {head}: run `evana db upgrade`"
-                " (or start `evana serve` on it once) first"
-            )
-        store = EventStore(db)
-        lock = threading.Lock()
-
-        def send(payloads: list[Payload]) -> IngestResult:
-            rows, rejected = _normalized(payloads, dt.datetime.now(dt.UTC))
-            deadline, pause = time.monotonic() + RETRY_BUDGET, 0.25
-            while True:
-                try:
-                    with lock:
-                        store.write(rows)
-                    break
-                except TransientStorageError as exc:
-                    if time.monotonic() + pause > deadline:
-                        raise CliError(f"cannot write to the database: {exc}") from None
-                    time.sleep(pause)  # e.g. a long write of another process: wait our turn
-                    pause = min(2 * pause, 10.0)
-                except StorageError as exc:
-                    raise CliError(f"cannot write to the database: {exc}") from None
-            return IngestResult(accepted=len(rows), rejected=rejected)
-
-        yield send
     finally:
         db.dispose()
+    if at != head:
+        now = f"at revision {at}" if at is not None else "without evana's tables"
+        raise CliError(
+            f"the database is {now}, this evana needs {head}: run `evana db upgrade`"
+            " (or start `evana serve` on it once) first"
+        )
+    # A fresh interpreter (not fork: this process may run threads; not multiprocessing's
+    # spawn either: it would import this program's __main__ again), talking over two pipes.
+    down_r, down_w = os.pipe()
+    up_r, up_w = os.pipe()
+    writer = subprocess.Popen(
+        [sys.executable, "-m", __name__, url, str(down_r), str(up_w)],
+        pass_fds=(down_r, up_w),
+        stdin=subprocess.DEVNULL,
+    )
+    os.close(down_r)
+    os.close(up_w)
+    ours_out, ours_in = Connection(down_w, readable=False), Connection(up_r, writable=False)
+
+    def send(payloads: list[Payload]) -> IngestResult:
+        others = [i for i, p in enumerate(payloads) if type(p) is not dict]
+        items = [_wire(p) if isinstance(p, Event) else p for p in payloads] if others else payloads
+        try:
+            ours_out.send((pydantic_core.to_json(items), others))
+            accepted, verdicts = ours_in.recv()
+        except (EOFError, OSError):
+            raise CliError(f"the writer process stopped (exit {writer.poll()})") from None
+        if accepted is None:
+            raise CliError(f"cannot write to the database: {verdicts}")
+        rejected = [RejectedEvent(index=i, errors=errors) for i, errors in verdicts]
+        return IngestResult(accepted=accepted, rejected=rejected)
+
+    try:
+        yield send
+    finally:
+        ours_out.close()  # the writer finishes the batch in hand (if any), then sees the end
+        ours_in.close()
+        try:
+            writer.wait(RETRY_BUDGET)
+        except subprocess.TimeoutExpired:
+            writer.kill()
+            writer.wait()
+
+
+if __name__ == "__main__":
+    _writer_main(
+        sys.argv[1],
+        Connection(int(sys.argv[2]), writable=False),
+        Connection(int(sys.argv[3]), readable=False),
+    )
