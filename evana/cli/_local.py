@@ -31,12 +31,12 @@ from typing import TYPE_CHECKING, Any
 
 from evana.schema import Event, IngestResult, RejectedEvent
 
-from ._db import existing_database
+from ._db import require_existing
 from ._errors import CliError
 
 if TYPE_CHECKING:
     from evana.server._batch import NormalizedEvent
-    from evana.server._storage import EventStore
+    from evana.server._storage import Database, EventStore
 
     from ._judge import Payload
     from ._pipeline import Send
@@ -137,23 +137,46 @@ def _write_with_retries(store: EventStore, rows: list[NormalizedEvent]) -> None:
             pause = min(2 * pause, 10.0)
 
 
-def _writer_main(url: str, inbox: Connection, outbox: Connection) -> None:
-    """The writer process: batches in from ``conn``, written, their verdicts sent back.
+def _schema_problem(db: Database) -> str | None:
+    """Why ``db`` cannot take a backfill (None when it can): this version's schema is needed."""
+    from evana.errors import StorageError
+    from evana.server._storage import current_revision, head_revision
 
-    A batch is ``(json, others)``: a JSON array of the batch's events and the indices of those
-    that only ``Event`` could judge; the answer is ``(accepted, [(index, errors), ...])``, or
-    ``(None, message)`` when the database refused (the run then stops). It ends when the
-    parent closes its end of ``inbox``.
+    try:
+        at, head = current_revision(db), head_revision()
+    except StorageError as exc:
+        return f"cannot open the database: {exc}"
+    if at == head:
+        return None
+    now = f"at revision {at}" if at is not None else "without evana's tables"
+    return (
+        f"the database is {now}, this evana needs {head}: run `evana db upgrade`"
+        " (or start `evana serve` on it once) first"
+    )
+
+
+def _writer_main(url: str, inbox: Connection, outbox: Connection) -> None:
+    """The writer process: batches in from ``inbox``, written, their verdicts sent back.
+
+    It first answers ``(True, None)`` when the database can take the backfill, else
+    ``(None, message)``. Then a batch is ``(json, others)``: a JSON array of the batch's events
+    and the indices of those that only ``Event`` could judge; the answer is
+    ``(accepted, [(index, errors), ...])``, or ``(None, message)`` when the database refused
+    (the run then stops). It ends when the parent closes its end of ``inbox``.
     """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes the pipe
     import pydantic_core
 
     from evana.errors import StorageError
     from evana.server._storage import Database, EventStore
 
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes the pipe
     db = Database(url)
-    store = EventStore(db)
     try:
+        problem = _schema_problem(db)
+        outbox.send((None, problem) if problem else (True, None))
+        if problem:
+            return
+        store = EventStore(db)
         while True:
             try:
                 blob, others = inbox.recv()
@@ -164,7 +187,7 @@ def _writer_main(url: str, inbox: Connection, outbox: Connection) -> None:
             try:
                 _write_with_retries(store, rows)
             except StorageError as exc:
-                outbox.send((None, str(exc)))
+                outbox.send((None, f"cannot write to the database: {exc}"))
                 return
             outbox.send((len(rows), [(r.index, r.errors) for r in rejected]))
     finally:
@@ -179,26 +202,11 @@ def local_send(url: str) -> Iterator[Send]:
     schema. The batches are written by a process of their own, one at a time, while this one
     reads and judges the next: the two halves of the work then run on two CPUs (threads would
     take turns at the interpreter lock). Calls must not overlap: one batch in flight at a time.
+    This process never imports the server's packages: the writer does.
     """
     import pydantic_core
 
-    from evana.errors import StorageError
-    from evana.server._storage import current_revision, head_revision
-
-    db = existing_database(url, " (a backfill never creates a database)")
-    try:
-        try:
-            at, head = current_revision(db), head_revision()
-        except StorageError as exc:
-            raise CliError(f"cannot open the database: {exc}") from None
-    finally:
-        db.dispose()
-    if at != head:
-        now = f"at revision {at}" if at is not None else "without evana's tables"
-        raise CliError(
-            f"the database is {now}, this evana needs {head}: run `evana db upgrade`"
-            " (or start `evana serve` on it once) first"
-        )
+    require_existing(url, " (a backfill never creates a database)")
     # A fresh interpreter (not fork: this process may run threads; not multiprocessing's
     # spawn either: it would import this program's __main__ again), talking over two pipes.
     down_r, down_w = os.pipe()
@@ -212,20 +220,28 @@ def local_send(url: str) -> Iterator[Send]:
     os.close(up_w)
     ours_out, ours_in = Connection(down_w, readable=False), Connection(up_r, writable=False)
 
+    def answer() -> tuple[Any, Any]:
+        try:
+            done, detail = ours_in.recv()
+        except (EOFError, OSError):
+            raise CliError(f"the writer process stopped (exit {writer.poll()})") from None
+        if done is None:
+            raise CliError(detail)
+        return done, detail
+
     def send(payloads: list[Payload]) -> IngestResult:
         others = [i for i, p in enumerate(payloads) if type(p) is not dict]
         items = [_wire(p) if isinstance(p, Event) else p for p in payloads] if others else payloads
         try:
             ours_out.send((pydantic_core.to_json(items), others))
-            accepted, verdicts = ours_in.recv()
-        except (EOFError, OSError):
+        except OSError:
             raise CliError(f"the writer process stopped (exit {writer.poll()})") from None
-        if accepted is None:
-            raise CliError(f"cannot write to the database: {verdicts}")
+        accepted, verdicts = answer()
         rejected = [RejectedEvent(index=i, errors=errors) for i, errors in verdicts]
         return IngestResult(accepted=accepted, rejected=rejected)
 
     try:
+        answer()  # the database is there, at this version's schema
         yield send
     finally:
         ours_out.close()  # the writer finishes the batch in hand (if any), then sees the end
