@@ -223,8 +223,8 @@ def ingest(
             "--batch-size",
             min=1,
             max=LOCAL_BATCH_SIZE,
-            help=f"Events per request (at most {MAX_BATCH_SIZE}), or per transaction with"
-            f" --database-url  [default: 2000; {LOCAL_BATCH_SIZE} with --database-url]",
+            help=f"Events per request (at most {MAX_BATCH_SIZE}; default 2000), or per"
+            f" transaction with --database-url (default {LOCAL_BATCH_SIZE:,})",
             show_default=False,
         ),
     ] = None,
@@ -259,8 +259,8 @@ def ingest(
         typer.Option(
             "--database-url",
             help="Write straight into this database (sqlite:///path or postgresql+psycopg://…)"
-            " instead of sending to the API: no server or key needed, several times faster for"
-            " a backfill. Only when given here (EVANA_DATABASE_URL alone never switches it on);"
+            " instead of sending to the API: no server, key or HTTP in between (for a backfill"
+            " on the machine that holds the database). Only when given here (EVANA_DATABASE_URL alone never switches it on);"
             " the database must exist at this version's schema (evana db upgrade). Safe next to"
             " a server running on it: SQLite writers take turns, every write is idempotent.",
             show_default=False,

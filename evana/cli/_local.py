@@ -1,11 +1,13 @@
 """``evana ingest --database-url``: batches written straight through the storage layer, no HTTP.
 
 A backfill on the machine that holds the database does not need a server in between: the
-pipeline (``_pipeline``) judges and batches lines exactly as for the API, and each batch goes
-through the server's own code instead of a request: :func:`evana.server._batch.validate_events`
-(the same verdict, timestamps stored as written: no ``sent_at``, no skew correction) and
+pipeline (``_pipeline``) judges and batches lines exactly as for the API, and each batch is
+stored by the server's own code instead of a request: rows built as the server builds them
+(lines only ``Event`` could judge go through :func:`evana.server._batch.validate_events`
+itself), timestamps stored as written (no ``sent_at``, no skew correction), and
 :meth:`EventStore.write` (idempotent by event id). Rejects come back by index, as a ``202``
-would carry them, so the rejects file is the same one.
+would carry them, so the rejects file is the same one. The writes happen in a writer process
+of their own while this one reads and judges the next batch (``python -m evana.cli._local``).
 
 It is safe next to a running ``evana serve`` or ``evana worker`` on the same database: SQLite
 (WAL) takes its write lock per transaction with ``BEGIN IMMEDIATE``, so the two processes write
