@@ -260,7 +260,8 @@ def ingest(
             "--database-url",
             help="Write straight into this database (sqlite:///path or postgresql+psycopg://…)"
             " instead of sending to the API: no server, key or HTTP in between (for a backfill"
-            " on the machine that holds the database). Only when given here (EVANA_DATABASE_URL alone never switches it on);"
+            " on the machine that holds the database). Only when given here"
+            " (EVANA_DATABASE_URL alone never switches it on);"
             " the database must exist at this version's schema (evana db upgrade). Safe next to"
             " a server running on it: SQLite writers take turns, every write is idempotent.",
             show_default=False,
