@@ -221,3 +221,38 @@ def test_memory_stays_flat_whatever_the_file_size(tmp_path: Path) -> None:
     # Holding the extra 220,000 lines would take well over 100 MiB; the allocator and SQLite's
     # caches may still settle by a few MiB.
     assert sizes[330_000] - sizes[110_000] < 40, sizes
+
+
+def _ids_names_users(url: str) -> list[tuple[Any, ...]]:
+    from sqlalchemy import select
+
+    from evana.server._storage import Database
+    from evana.server._storage._tables import events
+
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            query = select(events.c.event_id, events.c.event, events.c.user_id, events.c.timestamp)
+            return sorted(tuple(row) for row in conn.execute(query))
+    finally:
+        db.dispose()
+
+
+@pytest.mark.integration
+def test_postgresql_takes_the_same_backfill_as_sqlite(
+    runner: CliRunner, tmp_path: Path, pg_fresh_url: str
+) -> None:
+    path = tmp_path / "events.jsonl"
+    path.write_text("\n".join(tricky_lines()) + "\n")  # every valid line has a timestamp
+    _, sqlite_url = migrated(tmp_path, "evana.db")
+    assert run_evana("db", "upgrade", "--database-url", pg_fresh_url).returncode == 0
+    results = {}
+    for name, url in (("sqlite", sqlite_url), ("pg", pg_fresh_url)):
+        rejects = tmp_path / f"{name}.rejects"
+        args = ["ingest", str(path), "--format", "json", "--rejects", str(rejects)]
+        results[name] = invoke(runner, [*args, "--database-url", url])
+    assert summary(results["sqlite"]) == summary(results["pg"])
+    assert (tmp_path / "sqlite.rejects").read_text() == (tmp_path / "pg.rejects").read_text()
+    stored_pg = _ids_names_users(pg_fresh_url)
+    assert stored_pg == _ids_names_users(sqlite_url)
+    assert len(stored_pg) == summary(results["pg"])["accepted"]
