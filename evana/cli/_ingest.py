@@ -229,7 +229,15 @@ def ingest(
         ),
     ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", min=1, max=32, help="Requests in flight")
+        int,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            max=32,
+            help="Requests in flight (with --database-url: one batch is written while the next"
+            " is read)",
+        ),
     ] = 8,
     rejects: Annotated[
         Path | None,
