@@ -192,6 +192,8 @@ def _writer_main(url: str, inbox: Connection, outbox: Connection) -> None:
                 outbox.send((None, f"cannot write to the database: {exc}"))
                 return
             outbox.send((len(rows), [(r.index, r.errors) for r in rejected]))
+    except OSError:
+        return  # the parent has gone (Ctrl-C, an error): what was written stays written
     finally:
         db.dispose()
 
