@@ -10,10 +10,12 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 __all__ = ["DEFAULT_METRICS_PORTS", "PRODUCTION_RATE_LIMIT", "Settings", "metrics_ports"]
 
-#: Requests per second per key and API process when production mode leaves the limit unset:
-#: far above what one SDK sends (two batches a second), low enough that a leaked ingest key
-#: cannot monopolize a replica.
-PRODUCTION_RATE_LIMIT = 100.0
+#: Requests per second per key and API process when production mode leaves the limit unset.
+#: It counts requests, not events, and is set so that it never caps a batching sender below
+#: what a replica sustains: the SDK's batches (500 events) would be 500,000 events a second and
+#: ``evana ingest``'s (2,000) two million, where an API replica takes ~100,000. What it stops
+#: is a key flooding a replica with small requests (each costs the server a request's work).
+PRODUCTION_RATE_LIMIT = 1000.0
 
 
 #: Where workers serve metrics unless told otherwise: the first free port of these, so up to
@@ -115,7 +117,8 @@ class Settings(BaseSettings):
 
     rate_limit_per_second: Annotated[float, Field(ge=0)] | None = Field(
         default=None,
-        description="Requests per second each API key may make, per API process (0: no limit;"
+        description="Requests (of any size) per second each API key may make, per API process:"
+        " N processes (replicas, `evana serve --workers N`) admit N times it (0: no limit;"
         f" unset: off in embedded mode, {PRODUCTION_RATE_LIMIT:g} in production mode). Over it:"
         " 429 with Retry-After.",
     )
@@ -190,6 +193,8 @@ class Settings(BaseSettings):
         True
         >>> Settings(nats_url="nats://n:4222", rate_limit_per_second=5).rate_limit
         (5.0, 10)
+        >>> Settings(nats_url="nats://n:4222").rate_limit
+        (1000.0, 2000)
         """
         rate = self.rate_limit_per_second
         if rate is None:

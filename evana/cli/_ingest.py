@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,10 +24,23 @@ if TYPE_CHECKING:
 
     from ._judge import Payload
 
-__all__ = ["ingest", "run_ingest", "show_summary", "summary_of"]
+__all__ = ["Local", "ingest", "run_ingest", "show_summary", "summary_of"]
 
 #: The server's default batch limit (EVANA_MAX_BATCH_EVENTS); a server may be set lower.
 MAX_BATCH_SIZE = 5000
+#: Batches in flight with --database-url: one is written (by a process of its own) while
+#: the next is read.
+LOCAL_CONCURRENCY = 1
+#: Events per write transaction with --database-url (no request size to respect there): each
+#: write also commits its rollups and merges crowded ones, a cost per batch, not per event.
+LOCAL_BATCH_SIZE = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Local:
+    """A database written to directly (``evana ingest --database-url``), not through the API."""
+
+    url: str
 
 
 def _send_function(target: Remote, stack: contextlib.ExitStack) -> Send:
@@ -54,7 +68,7 @@ Lines = Iterable[tuple[int, bytes]]
 
 def run_ingest(
     inputs: list[tuple[Source, Lines | None]],
-    target: Remote | None,
+    target: Remote | Local | None,
     rejects: RejectsLog,
     *,
     batch_size: int = 2000,
@@ -63,7 +77,8 @@ def run_ingest(
 ) -> Tally:
     """Ingest ``inputs``: each a source and its ``(number, line)`` pairs, or None to open it.
 
-    With ``target`` None, only validate. Shared by ``evana ingest`` and ``evana demo``.
+    With ``target`` None, only validate; with a :class:`Local` one, write to its database
+    directly. Shared by ``evana ingest`` and ``evana demo``.
 
     Example (a dry run of one file)::
 
@@ -75,7 +90,14 @@ def run_ingest(
     done = 0  # bytes of the inputs already read
     current: Source | None = None
     with contextlib.ExitStack() as stack:
-        send = _send_function(target, stack) if target is not None else None
+        send: Send | None = None
+        if isinstance(target, Local):
+            from ._local import local_send
+
+            send = stack.enter_context(local_send(target.url))
+            concurrency = min(concurrency, LOCAL_CONCURRENCY)
+        elif target is not None:
+            send = _send_function(target, stack)
         bar = stack.enter_context(IngestProgress(progress, total))
 
         def tick() -> None:
@@ -111,11 +133,11 @@ def _opened(source: Source, lines: Lines | None) -> Iterator[Lines]:
 
 
 @contextlib.contextmanager
-def _failure_context(target: Remote, tally: Tally) -> Iterator[None]:
+def _failure_context(target: Remote | Local, tally: Tally) -> Iterator[None]:
     # A run that stops half way says how far it got, and that starting over is safe.
     again = "running the same command again counts none of them twice"
     try:
-        with explained(target):
+        with explained(target) if isinstance(target, Remote) else contextlib.nullcontext():
             yield
     except CliError as exc:
         raise CliError(f"{exc}; {_accepted(tally.accepted)} before that, and {again}") from None
@@ -196,10 +218,26 @@ def ingest(
         ),
     ],
     batch_size: Annotated[
-        int, typer.Option("--batch-size", min=1, max=MAX_BATCH_SIZE, help="Events per request")
-    ] = 2000,
+        int | None,
+        typer.Option(
+            "--batch-size",
+            min=1,
+            max=LOCAL_BATCH_SIZE,
+            help=f"Events per request (at most {MAX_BATCH_SIZE}; default 2000), or per"
+            f" transaction with --database-url (default {LOCAL_BATCH_SIZE:,})",
+            show_default=False,
+        ),
+    ] = None,
     concurrency: Annotated[
-        int, typer.Option("--concurrency", "-c", min=1, max=32, help="Requests in flight")
+        int,
+        typer.Option(
+            "--concurrency",
+            "-c",
+            min=1,
+            max=32,
+            help="Requests in flight (with --database-url: one batch is written while the next"
+            " is read)",
+        ),
     ] = 8,
     rejects: Annotated[
         Path | None,
@@ -224,6 +262,19 @@ def ingest(
     ] = None,
     url: UrlOption = None,
     api_key: ApiKeyOption = None,
+    database_url: Annotated[
+        str | None,
+        typer.Option(
+            "--database-url",
+            help="Write straight into this database (sqlite:///path or postgresql+psycopg://…)"
+            " instead of sending to the API: no server, key or HTTP in between (for a backfill"
+            " on the machine that holds the database). Only when given here"
+            " (EVANA_DATABASE_URL alone never switches it on);"
+            " the database must exist at this version's schema (evana db upgrade). Safe next to"
+            " a server running on it: SQLite writers take turns, every write is idempotent.",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
     """Send events from JSON-lines files to the API: one event object per line.
 
@@ -233,14 +284,33 @@ def ingest(
     as {"line", "error", "raw"}; the exit status is then 1. "duplicates" counts lines whose
     event_id repeats an earlier line of the run (among the last 100,000); they are not sent.
 
+    With --database-url the batches are written to that database directly, by the server's
+    own validation and storage code: the same events stored, the same rejects, the same
+    idempotency, without HTTP (for a backfill on the machine that holds the database).
+
     Example: evana ingest events.jsonl.gz --batch-size 5000
+
+    Example: evana ingest backfill.jsonl.gz --database-url sqlite:///./evana.db
     """
     if files.count("-") > 1:
         raise UsageError("stdin (-) can be read only once")
+    if database_url is not None and (url is not None or api_key is not None):
+        raise UsageError("--database-url writes to the database directly: drop --url/--api-key")
+    if batch_size is None:
+        batch_size = 2000 if database_url is None else LOCAL_BATCH_SIZE
+    elif batch_size > MAX_BATCH_SIZE and database_url is None:
+        raise UsageError(
+            f"Invalid value for '--batch-size': at most {MAX_BATCH_SIZE} events per request"
+            " (more only with --database-url)"
+        )
     sources = [Source(name) for name in files]
     if rejects is not None and not rejects.parent.is_dir():  # found out now, not half way
         raise CliError(f"cannot write rejects to {rejects}: no directory {rejects.parent}")
-    target = None if dry_run else remote(url, api_key, "ingest")
+    target: Remote | Local | None = None
+    if database_url is not None:
+        target = None if dry_run else Local(database_url)
+    elif not dry_run:
+        target = remote(url, api_key, "ingest")
     log = RejectsLog(sources, rejects)
     try:
         tally = run_ingest(

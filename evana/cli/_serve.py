@@ -25,13 +25,26 @@ def serve(
         typer.Option(help="SQLAlchemy URL (env EVANA_DATABASE_URL, default sqlite:///./evana.db)"),
     ] = None,
     log_level: Annotated[str, typer.Option(help="uvicorn log level")] = "info",
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            "-w",
+            min=1,
+            max=64,
+            help="API processes sharing the port (each with its own event loop; in embedded"
+            " mode each writes to the database in turn). Migrations and the first admin key"
+            " happen once, before they start. Rate limits are counted per process.",
+        ),
+    ] = 1,
 ) -> None:
     """Run the API: embedded (SQLite, in-process writes) unless EVANA_NATS_URL is set.
 
     On an empty database it creates an admin key and prints it once. SIGTERM or Ctrl-C
-    finishes the requests in flight and the batches in hand, then exits 0.
+    finishes the requests in flight and the batches in hand, then exits 0. With --workers N,
+    N processes answer on the one port; a stop stops them all.
 
-    Example: evana serve --port 8000
+    Example: evana serve --port 8000 --workers 4
     """
     settings = load_settings(host=host, port=port, database_url=database_url)
     srv = server()
@@ -52,6 +65,8 @@ def serve(
         if not settings.embedded
         else "embedded mode (in-process writes)"
     )
+    if workers > 1:
+        mode += f", {workers} worker processes"
     console.print(
         f"evana {__version__} on http://{settings.host}:{settings.port} — {mode},"
         f" database {_redact(settings.database_url)}",
@@ -70,6 +85,11 @@ def serve(
     # evana's own lines (one per written batch, erasures, outages) as logfmt on stderr;
     # uvicorn keeps its own handlers for access and server lines.
     configure_logging(log_level)
+    if workers > 1:
+        from ._workers import run_workers
+
+        run_workers(settings, listener, workers=workers, log_level=log_level)
+        return
     config = uvicorn.Config(
         srv.create_app(settings),
         host=settings.host,

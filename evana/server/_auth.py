@@ -11,6 +11,7 @@ throttled too, and nobody without a valid key can drain another key's bucket.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 from typing import Annotated
 
@@ -21,8 +22,11 @@ from evana.errors import PermissionDeniedError, RateLimitedError
 
 from ._dashboard._session import CSRF_HEADER, SESSION_COOKIE, check_csrf, verify
 from ._keys import Scope, allows
+from ._logging import quote
 from ._state import AppState, get_state
 from ._storage import KeyRecord
+
+log = logging.getLogger("evana.access")
 
 __all__ = ["admit", "require"]
 
@@ -76,6 +80,16 @@ def _charge(state: AppState, record: KeyRecord) -> None:
             state.limiter.check(record.key_id)
         except RateLimitedError:
             state.metrics.requests_rate_limited.inc()
+            # A throttled sender only slows down (the SDK waits and retries): say so, once a
+            # minute per key, so that a limit set too low is seen rather than guessed.
+            if state.limiter.report_due(record.key_id):
+                log.warning(
+                    "msg=rate_limited key_id=%s name=%s rate=%g burst=%d",
+                    record.key_id,
+                    quote(record.name or "-"),
+                    state.limiter.rate,
+                    state.limiter.burst,
+                )
             raise
 
 

@@ -55,6 +55,7 @@ class RateLimiter:
         # One bucket per key that has made a request; keys are rows of the database, not
         # anything a caller can invent, so this stays as small as the key table.
         self._buckets: dict[str, _Bucket] = {}
+        self._reported: dict[str, float] = {}  # when a key's refusal was last logged
 
     def wait(self, key_id: str) -> float:
         """Take a token for ``key_id``: 0.0 when there was one, else the seconds until there is.
@@ -74,6 +75,21 @@ class RateLimiter:
                 bucket.tokens -= 1.0
                 return 0.0
             return (1.0 - bucket.tokens) / self.rate
+
+    def report_due(self, key_id: str, every: float = 60.0) -> bool:
+        """Whether to log a refusal of ``key_id`` now: at most once per ``every`` seconds a key.
+
+        >>> limiter = RateLimiter(rate=1, burst=1, clock=lambda: 0.0)
+        >>> limiter.report_due("k1"), limiter.report_due("k1"), limiter.report_due("k2")
+        (True, False, True)
+        """
+        with self._lock:
+            now = self._clock()
+            last = self._reported.get(key_id)
+            if last is not None and now - last < every:
+                return False
+            self._reported[key_id] = now
+            return True
 
     def check(self, key_id: str) -> None:
         """Take a token for ``key_id`` or raise :class:`RateLimitedError` (429, Retry-After).

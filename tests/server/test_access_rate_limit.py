@@ -51,7 +51,7 @@ def test_over_the_limit_is_429_with_retry_after_rounded_up() -> None:
 def test_defaults_off_when_embedded_on_in_production() -> None:
     assert Settings(database_url="sqlite://").rate_limit is None
     production = Settings(database_url="sqlite://", nats_url="nats://127.0.0.1:4222")
-    assert production.rate_limit == (100.0, 200)
+    assert production.rate_limit == (1000.0, 2000)
     assert Settings(nats_url="nats://x", rate_limit_per_second=0).rate_limit is None
     assert Settings(rate_limit_per_second=0.5).rate_limit == (0.5, 1)
     assert Settings(rate_limit_per_second=3, rate_limit_burst=7).rate_limit == (3.0, 7)
@@ -85,6 +85,21 @@ def test_the_api_answers_429_per_key_and_counts_it(limited: Api) -> None:
     assert dau(limited.admin).status_code == 200
     metrics = limited.client.get("/metrics").text
     assert re.search(r"^evana_requests_rate_limited_total 1\.0$", metrics, re.MULTILINE)
+
+
+def test_a_throttled_key_is_logged_once_a_minute_not_silently(
+    limited: Api, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING", logger="evana.access")
+    answers = [
+        limited.client.get("/v1/stats/dau", headers={"X-API-Key": limited.read}).status_code
+        for _ in range(6)
+    ]
+    assert answers == [200] * 3 + [429] * 3
+    lines = [r.getMessage() for r in caplog.records if r.name == "evana.access"]
+    assert len(lines) == 1, lines
+    assert lines[0].startswith("msg=rate_limited key_id=")
+    assert "rate=0.01 burst=3" in lines[0]
 
 
 @pytest.mark.slow

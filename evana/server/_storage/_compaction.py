@@ -11,10 +11,10 @@ never wait for it.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 from pyroaring import BitMap
-from sqlalchemy import delete, func, insert, select
+from sqlalchemy import Connection, delete, func, insert, select
 
 from ._database import Database
 from ._tables import rollups
@@ -29,25 +29,38 @@ SETTLE_LIMIT = 500
 Key = tuple[dt.date, str]
 
 
-def _merge(db: Database, day: dt.date, name: str) -> None:
-    with db.write() as conn:
-        if not db.dialect.try_lock_rollup_key(conn, (day, name)):
-            return
-        # A statement of its own, after the lock: it sees the rows of whoever held it before.
-        stmt = select(rollups.c.id, rollups.c.events, rollups.c.users).where(
-            rollups.c.day == day, rollups.c.event == name
+def _merge_all(db: Database, keys: Sequence[Key]) -> None:
+    """Merge each key's rows: on SQLite in one transaction (its write lock already excludes
+    every other rewrite, and one commit is one fsync instead of one per key); elsewhere one
+    transaction per key, so that no key's lock is held while others are merged."""
+    if db.dialect.single_writer:
+        with db.write() as conn:
+            for day, name in keys:
+                _merge_in(db, conn, day, name)
+        return
+    for day, name in keys:
+        with db.write() as conn:
+            _merge_in(db, conn, day, name)
+
+
+def _merge_in(db: Database, conn: Connection, day: dt.date, name: str) -> None:
+    if not db.dialect.try_lock_rollup_key(conn, (day, name)):
+        return
+    # A statement of its own, after the lock: it sees the rows of whoever held it before.
+    stmt = select(rollups.c.id, rollups.c.events, rollups.c.users).where(
+        rollups.c.day == day, rollups.c.event == name
+    )
+    rows = conn.execute(stmt).all()
+    if len(rows) < 2:
+        return
+    merged = BitMap.union(*(BitMap.deserialize(r.users) for r in rows))
+    merged.run_optimize()
+    conn.execute(delete(rollups).where(rollups.c.id.in_([r.id for r in rows])))
+    conn.execute(
+        insert(rollups).values(
+            day=day, event=name, events=sum(r.events for r in rows), users=merged.serialize()
         )
-        rows = conn.execute(stmt).all()
-        if len(rows) < 2:
-            return
-        merged = BitMap.union(*(BitMap.deserialize(r.users) for r in rows))
-        merged.run_optimize()
-        conn.execute(delete(rollups).where(rollups.c.id.in_([r.id for r in rows])))
-        conn.execute(
-            insert(rollups).values(
-                day=day, event=name, events=sum(r.events for r in rows), users=merged.serialize()
-            )
-        )
+    )
 
 
 def compact(db: Database, keys: Iterable[Key], *, threshold: int = COMPACT_AFTER) -> int:
@@ -67,8 +80,7 @@ def compact(db: Database, keys: Iterable[Key], *, threshold: int = COMPACT_AFTER
             )
             if (day, name) in wanted
         ]
-    for day, name in sorted(crowded):
-        _merge(db, day, name)
+    _merge_all(db, sorted(crowded))
     return len(crowded)
 
 
@@ -82,6 +94,5 @@ def settle(db: Database, before: dt.date, *, limit: int = SETTLE_LIMIT) -> int:
             .having(func.count() > 1)
             .limit(limit)
         ).all()
-    for day, name in keys:
-        _merge(db, day, name)
+    _merge_all(db, [(day, name) for day, name in keys])
     return len(keys)

@@ -170,7 +170,8 @@ class Dialect:
             marks = ",".join("?" * len(chunk))
             found = raw.execute(f"SELECT event_id FROM events WHERE event_id IN ({marks})", chunk)
             stored.update(key for (key,) in found)
-        new = [row for row, key in zip(rows, keys, strict=True) if key not in stored]
+        fresh = [(row, key) for row, key in zip(rows, keys, strict=True) if key not in stored]
+        new = [row for row, _ in fresh]
         received = {stamp: _sqlite_time(stamp) for stamp in {row.received_at for row in new}}
         raw.executemany(
             "INSERT OR IGNORE INTO events"
@@ -178,14 +179,14 @@ class Dialect:
             " VALUES (?, ?, ?, ?, ?, ?)",
             [
                 (
-                    row.event_id.hex,
+                    key,  # computed once above: UUID.hex is a Python property, not free
                     row.event,
                     row.user_id,
                     _sqlite_time(row.timestamp),
                     None if row.properties is None else json_text(row.properties),
                     received[row.received_at],
                 )
-                for row in new
+                for row, key in fresh
             ],
         )
         return build_deltas((row.timestamp.date(), row.event, uids[row.user_id]) for row in new)
