@@ -201,15 +201,19 @@ def _bump(conn: Connection, dialect: Dialect, *, reset: bool = False) -> int:
     return _state(conn)[0]
 
 
-def _pids(conn: Connection, uids: Collection[int]) -> dict[int, int]:
-    """The pid of each uid (a uid of no multi-id person is its own)."""
+def _pids(conn: Connection, uids: Collection[int]) -> tuple[dict[int, int], set[int]]:
+    """The pid of each uid (a uid of no multi-id person is its own), and the uids that have a
+    row (every person number of a row has one too: a merge stores its survivor)."""
     found = {uid: uid for uid in uids}
+    present: set[int] = set()
     ordered = sorted(uids)
     for start in range(0, len(ordered), _CHUNK):
         chunk = ordered[start : start + _CHUNK]
         stmt = select(person_ids.c.uid, person_ids.c.pid).where(person_ids.c.uid.in_(chunk))
-        found.update(dict(conn.execute(stmt).all()))
-    return found
+        for uid, pid in conn.execute(stmt):
+            found[uid] = pid
+            present.update((uid, pid))
+    return found, present
 
 
 def link_ids(conn: Connection, dialect: Dialect, pairs: Iterable[tuple[int, int]]) -> bool:
@@ -222,11 +226,12 @@ def link_ids(conn: Connection, dialect: Dialect, pairs: Iterable[tuple[int, int]
     if not wanted:
         return False
     involved = {uid for pair in wanted for uid in pair}
-    pids = _pids(conn, involved)
+    pids, _ = _pids(conn, involved)
     if all(pids[a] == pids[b] for a, b in wanted):
         return False
     dialect.lock_persons(conn)
-    pids = _pids(conn, involved)  # again, under the lock: another merge may have committed
+    # Again, under the lock: another merge may have committed meanwhile.
+    pids, present = _pids(conn, involved)
     parent: dict[int, int] = {}
 
     def root(pid: int) -> int:
@@ -253,7 +258,6 @@ def link_ids(conn: Connection, dialect: Dialect, pairs: Iterable[tuple[int, int]
         )
     # Ids (and person numbers) not yet in the table join it under their final number.
     everyone = involved | set(parent) | {root(pid) for pid in parent}
-    present = set(_existing(conn, everyone))
     rows = [
         {"uid": uid, "pid": root(pids.get(uid, uid)), "epoch": epoch}
         for uid in sorted(everyone - present)
@@ -270,15 +274,6 @@ def _members(conn: Connection, pids: Collection[int]) -> Iterable[tuple[int, int
         chunk = ordered[start : start + _CHUNK]
         stmt = select(person_ids.c.uid, person_ids.c.pid).where(person_ids.c.pid.in_(chunk))
         yield from ((uid, pid) for uid, pid in conn.execute(stmt))
-
-
-def _existing(conn: Connection, uids: Collection[int]) -> Iterable[int]:
-    ordered = sorted(uids)
-    for start in range(0, len(ordered), _CHUNK):
-        chunk = ordered[start : start + _CHUNK]
-        yield from conn.execute(
-            select(person_ids.c.uid).where(person_ids.c.uid.in_(chunk))
-        ).scalars()
 
 
 @dataclass(frozen=True, slots=True)
