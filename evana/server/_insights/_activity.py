@@ -36,6 +36,7 @@ class ActivityReader:
         self, conn: Connection, db: Database, cache: BitmapCache | None, persons: PersonMap
     ) -> None:
         self.conn = conn
+        self.dialect = db.dialect
         self.rollups = RollupReader(conn, db.dialect, cache)
         self.persons = persons
 
@@ -66,6 +67,7 @@ class ActivityReader:
         """The raw events of [start, end] (of ``names`` when given) as a :class:`Frame`."""
         rows = load_event_rows(
             self.conn,
+            self.dialect,
             start,
             end,
             names,

@@ -18,13 +18,18 @@ import psycopg
 import psycopg.types.json
 import pydantic_core
 from sqlalchemy import (
+    BigInteger,
     ColumnElement,
     Connection,
     Engine,
+    Integer,
     Table,
+    cast,
     create_engine,
     event,
     exc,
+    extract,
+    func,
     select,
     text,
 )
@@ -209,6 +214,17 @@ class Dialect:
         """Take a key's rewrite lock if free (never waits); False when another holds it."""
         return True
 
+    def epoch_micros(self, column: ColumnElement[Any]) -> ColumnElement[int]:
+        """A timestamp column as exact microseconds since 1970 (UTC), computed by the database:
+        reading integers is several times cheaper than building a datetime per row.
+
+        SQLite keeps ``YYYY-MM-DD HH:MM:SS.ffffff`` text (see ``_sqlite_time``): whole seconds
+        from ``strftime('%s')``, the six digits of the fraction added as they are.
+        """
+        seconds = cast(func.strftime("%s", column), Integer)
+        fraction = cast(func.substr(column, 21, 6), Integer)
+        return seconds * 1_000_000 + fraction
+
     def lock_persons(self, conn: Connection) -> None:
         """Wait until this transaction alone may merge or erase persons (until it ends).
 
@@ -346,6 +362,9 @@ class PostgresDialect(Dialect):
                 text("SELECT pg_advisory_xact_lock(:space, :k)"),
                 {"space": _ROLLUP_LOCK_SPACE, "k": lock},
             )
+
+    def epoch_micros(self, column: ColumnElement[Any]) -> ColumnElement[int]:
+        return cast(extract("epoch", column) * 1_000_000, BigInteger)
 
     def lock_persons(self, conn: Connection) -> None:
         # One lock for every merge: links are rare next to events, and two merges of
