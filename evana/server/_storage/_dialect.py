@@ -86,6 +86,7 @@ def _event_id(row: NormalizedEvent) -> uuid.UUID:
 ROLLUP_LOCKS = 256
 _ROLLUP_LOCK_SPACE = 0x65766E61  # "evna": the first int4 of the two-key advisory lock form
 _PERSON_LOCK_SPACE = 0x65767072  # "evpr": merges and erasures of persons
+_COMPACTOR_LOCK_SPACE = 0x65766370  # "evcp": the one process compacting rollups now
 
 
 def rollup_lock_id(key: Key) -> int:
@@ -207,6 +208,17 @@ class Dialect:
     def try_lock_rollup_key(self, conn: Connection, key: Key) -> bool:  # noqa: ARG002
         """Take a key's rewrite lock if free (never waits); False when another holds it."""
         return True
+
+    def try_lock_rollup_keys(self, conn: Connection, keys: Sequence[Key]) -> list[Key]:
+        """Take the rewrite locks of those of ``keys`` that are free (never waits); return them."""
+        return [key for key in keys if self.try_lock_rollup_key(conn, key)]
+
+    @contextlib.contextmanager
+    def compactor_turn(self, engine: Engine) -> Iterator[bool]:  # noqa: ARG002
+        """Whether this process may compact now: True for one process at a time, until the
+        block ends. SQLite has one process writing (embedded mode): always True.
+        """
+        yield True
 
     def lock_persons(self, conn: Connection) -> None:
         """Wait until this transaction alone may merge or erase persons (until it ends).
@@ -359,6 +371,32 @@ class PostgresDialect(Dialect):
         stmt = text("SELECT pg_try_advisory_xact_lock(:space, :k)")
         params = {"space": _ROLLUP_LOCK_SPACE, "k": rollup_lock_id(key)}
         return bool(conn.execute(stmt, params).scalar_one())
+
+    def try_lock_rollup_keys(self, conn: Connection, keys: Sequence[Key]) -> list[Key]:
+        # One statement for the lot: a compaction pass locks hundreds of keys.
+        ids = sorted({rollup_lock_id(key) for key in keys})
+        stmt = text(
+            "SELECT k FROM unnest(CAST(:ids AS int[])) AS k"
+            " WHERE pg_try_advisory_xact_lock(:space, k)"
+        )
+        taken = set(conn.execute(stmt, {"ids": ids, "space": _ROLLUP_LOCK_SPACE}).scalars())
+        return [key for key in keys if rollup_lock_id(key) in taken]
+
+    @contextlib.contextmanager
+    def compactor_turn(self, engine: Engine) -> Iterator[bool]:
+        # A session lock on a connection of its own, held for the whole pass: the workers
+        # that do not get it skip the pass; a crashed holder's lock goes with its session.
+        params = {"space": _COMPACTOR_LOCK_SPACE, "k": 0}
+        with engine.connect() as conn:
+            lock = text("SELECT pg_try_advisory_lock(:space, :k)")
+            got = bool(conn.execute(lock, params).scalar_one())
+            conn.commit()
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute(text("SELECT pg_advisory_unlock(:space, :k)"), params)
+                    conn.commit()
 
     def fetch_bitmaps(self, conn: Connection, ids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
         # Binary protocol: bytea in text mode travels hex-encoded, twice the bytes and a slow
