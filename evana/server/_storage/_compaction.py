@@ -19,9 +19,10 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pyroaring import BitMap
-from sqlalchemy import delete, func, insert, or_, select, tuple_
+from sqlalchemy import delete, func, or_, select, tuple_
 
 from ._database import Database
+from ._rollups import RollupRow
 from ._tables import rollups
 
 __all__ = ["COMPACT_AFTER", "Compactor", "PassResult", "compact", "settle"]
@@ -55,7 +56,7 @@ def _merge_chunk(db: Database, keys: Sequence[Key]) -> int:
         rows: dict[Key, list[tuple[int, int, bytes]]] = {}
         for row in conn.execute(stmt):
             rows.setdefault((row.day, row.event), []).append((row.id, row.events, row.users))
-        merged = []
+        merged: list[RollupRow] = []
         gone: list[int] = []
         for (day, name), parts in sorted(rows.items()):
             if len(parts) < 2:
@@ -63,18 +64,11 @@ def _merge_chunk(db: Database, keys: Sequence[Key]) -> int:
             users = BitMap.union(*(BitMap.deserialize(p[2]) for p in parts))
             users.run_optimize()
             gone.extend(p[0] for p in parts)
-            merged.append(
-                {
-                    "day": day,
-                    "event": name,
-                    "events": sum(p[1] for p in parts),
-                    "users": users.serialize(),
-                }
-            )
+            merged.append((day, name, sum(p[1] for p in parts), users.serialize()))
         if not merged:
             return 0
         conn.execute(delete(rollups).where(rollups.c.id.in_(gone)))
-        conn.execute(insert(rollups), merged)
+        db.dialect.append_rollups(conn, merged)
         return len(merged)
 
 

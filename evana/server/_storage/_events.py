@@ -69,7 +69,7 @@ class EventStore:
             # Person operations are stored like any event, in the same statement; their
             # deltas stay out of the rollups (see build_deltas): they count in no report.
             deltas = self.db.dialect.store_events(conn, unique, uids)
-            write_deltas(conn, deltas)
+            write_deltas(conn, self.db.dialect, deltas)
             # Links and person properties go with the events that carry them (never without:
             # a crash in between would lose them, as the events would be duplicates on resend).
             # Every copy is applied, not only new rows: both are idempotent.
