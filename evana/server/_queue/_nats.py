@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
 from dataclasses import dataclass
 
@@ -92,6 +93,7 @@ class NatsQueue:
         self._consuming: asyncio.Future[None] | None = None
         self._ensuring: asyncio.Task[None] | None = None
         self._consumer_checked = time.monotonic()
+        self._per_message = 1.0  # events per message, a moving average; 1: unknown yet
 
     async def start(self) -> None:
         """Connect and create (or check) the streams; QueueUnavailableError when NATS is away."""
@@ -187,7 +189,7 @@ class NatsQueue:
         try:
             while not self._closing:
                 try:
-                    msgs = await sub.fetch(self.settings.worker_fetch_batch, timeout=_FETCH_WAIT)
+                    msgs = await sub.fetch(self._fetch_size(0), timeout=_FETCH_WAIT)
                 except TimeoutError:
                     await self._check_consumer(js)
                     continue
@@ -224,13 +226,21 @@ class NatsQueue:
             if left < 0.005:
                 break
             try:
-                more = await sub.fetch(self.settings.worker_fetch_batch, timeout=left)
+                more = await sub.fetch(self._fetch_size(events), timeout=left)
             except (TimeoutError, nats.errors.Error):
                 break  # nothing more in time (or disconnected): write what is in hand
             for item in await delivery.take(more):
                 items.append(item)
                 events += len(item.batch.events)
+        if items:  # what a message holds here, to fetch about what the target needs
+            self._per_message = 0.8 * self._per_message + 0.2 * (events / len(items))
         return items
+
+    def _fetch_size(self, events: int) -> int:
+        """Messages to fetch for a transaction that holds ``events`` so far: about what the
+        target still needs (messages of big batches hold thousands), at most a fetch batch."""
+        wanted = (self.settings.worker_batch_events - events) / max(self._per_message, 1.0)
+        return max(1, min(self.settings.worker_fetch_batch, math.ceil(wanted)))
 
     async def _check_consumer(self, js: JetStreamContext) -> None:
         """While idle or failing, make sure the consumer still exists (a NATS server that lost
