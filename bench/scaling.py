@@ -204,6 +204,7 @@ def run_config(
         cpu = meter.stop()
         exact = counted(clients[0], data) == len(data)
         commits = _commits(url)
+    writes = sum(log.read_text().count("msg=batch_written") for log in workdir.glob("worker-*.log"))
     _drop_streams(args.nats_url, prefix)
     if not os.environ.get("EVANA_BENCH_KEEP"):
         shutil.rmtree(workdir, ignore_errors=True)
@@ -217,6 +218,8 @@ def run_config(
         "events_per_second": len(data) / total,
         "exact": exact,
         "commits": commits,
+        "writes": writes,
+        "events_per_write": len(data) / max(writes, 1),
         "cpu_seconds": cpu,
         "cpu_us_per_event": {name: 1e6 * s / len(data) for name, s in cpu.items()},
     }
@@ -327,7 +330,8 @@ def main() -> None:
             "AxW",
             "events/s",
             "x raw COPY",
-            "commits",
+            "writes",
+            "events/write",
             "api µs/ev",
             "worker µs/ev",
             "postgres µs/ev",
@@ -340,7 +344,8 @@ def main() -> None:
                 f"{run['apis']}x{run['workers']}",
                 run["events_per_second"],
                 run["ratio_to_copy"],
-                run["commits"],
+                run["writes"],
+                run["events_per_write"],
                 run["cpu_us_per_event"]["api"],
                 run["cpu_us_per_event"]["worker"],
                 run["cpu_us_per_event"]["postgresql"],
