@@ -55,7 +55,13 @@ def supervise(processes: int, args: Sequence[str], env: Mapping[str, str]) -> in
     """
     group = _Group(
         [
-            subprocess.Popen([sys.executable, "-c", _CHILD, "worker", *args], env={**env})
+            subprocess.Popen(
+                [sys.executable, "-c", _CHILD, "worker", *args],
+                env={**env},
+                # Their own process group: a Ctrl-C in the terminal reaches the supervisor
+                # alone, which passes it on once (twice would cut a draining worker short).
+                process_group=0,
+            )
             for _ in range(processes)
         ]
     )

@@ -143,3 +143,13 @@ def test_only_one_process_compacts_at_a_time(pg_fresh_url: str) -> None:
     finally:
         first.dispose()
         second.dispose()
+
+
+def test_a_failed_pass_does_not_fail_the_write(database: Database) -> None:
+    class Broken(Compactor):
+        def _pass(self) -> PassResult:
+            raise RuntimeError("disk full")
+
+    store = EventStore(database, Broken(database, every_events=1))
+    assert store.write([ev(), ev()]).inserted == 2  # committed; the pass is tried again later
+    assert rows_of(database, T0.date(), "view") == 1

@@ -7,7 +7,6 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from evana.server._batch import NormalizedEvent
-from evana.server._logging import quote
 
 from ._compaction import Compactor
 from ._database import Database
@@ -79,7 +78,7 @@ class EventStore:
         try:
             self.compactor.wrote(inserted)
         except Exception as exc:  # the events are committed: a failed pass is retried later
-            log.warning("msg=compaction_failed error=%s", quote(exc))
+            log.warning("msg=compaction_failed error=%r", f"{type(exc).__name__}: {exc}")
         return WriteResult(len(rows), inserted)
 
     def user_ids(self, names: Iterable[str]) -> dict[str, int]:
