@@ -317,6 +317,11 @@ def main() -> None:
     )
     parser.add_argument("--orders", default="time,shuffled", help="time, shuffled or both")
     parser.add_argument("--repeat", type=int, default=5, help="reads per report-cost figure")
+    parser.add_argument(
+        "--drain",
+        action="store_true",
+        help="queue every event first, then time the workers alone draining the backlog",
+    )
     parser.add_argument("--no-report-cost", action="store_true", help="skip the report-cost table")
     parser.add_argument(
         "--nats-url", default=os.environ.get("EVANA_BENCH_NATS", "nats://127.0.0.1:4222")
