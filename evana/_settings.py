@@ -103,7 +103,16 @@ class Settings(BaseSettings):
     )
     worker_fetch_batch: Annotated[int, Field(ge=1, le=1000)] = Field(
         default=64,
-        description="Messages a worker fetches at once and writes in one transaction.",
+        description="Messages a worker fetches at once; a transaction gathers several"
+        " fetches, up to EVANA_WORKER_BATCH_EVENTS events.",
+    )
+    worker_batch_events: Annotated[int, Field(ge=1, le=1_000_000)] = Field(
+        default=10_000,
+        description="Events a worker gathers from several messages into one transaction.",
+    )
+    worker_batch_seconds: Annotated[float, Field(ge=0, le=10)] = Field(
+        default=0.05,
+        description="How long a worker waits for more messages to fill a transaction.",
     )
     worker_ack_wait_seconds: Annotated[float, Field(ge=1)] = Field(
         default=30.0,

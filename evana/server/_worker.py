@@ -18,6 +18,7 @@ from wsgiref.simple_server import WSGIServer
 from evana._settings import Settings, metrics_ports
 from evana.errors import ConfigurationError, QueueError
 
+from ._logging import quote
 from ._metrics import Metrics
 from ._queue import NatsQueue
 from ._storage import Database, EventStore, upgrade
@@ -70,20 +71,21 @@ class Worker:
             queue = NatsQueue(self.settings, metrics=self.metrics, consumers=self.concurrency)
             await queue.start()
             try:
-                await self._consume(queue, MeteredWriter(writers, self.metrics))
+                await self._consume(queue, MeteredWriter(writers, self.metrics), store)
             finally:
                 await queue.close()
         finally:
             db.dispose()
         log.info("msg=worker_stopped")
 
-    async def _consume(self, queue: NatsQueue, handler: MeteredWriter) -> None:
+    async def _consume(self, queue: NatsQueue, handler: MeteredWriter, store: EventStore) -> None:
         http = self._serve_metrics()
         loop = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(signum, self.stop)
         consuming = asyncio.create_task(queue.consume(handler))
         watching = asyncio.create_task(self._watch_lag(queue))
+        compacting = asyncio.create_task(self._compact(store))
         stopping = asyncio.create_task(self._stop.wait())
         log.info(
             "msg=worker_started stream=%s consumer=%s concurrency=%d metrics_port=%d",
@@ -98,7 +100,7 @@ class Worker:
             await queue.close()  # stops the loops once their fetched messages are settled
             await consuming  # raises if consuming failed on its own
         finally:
-            for task in (watching, stopping):
+            for task in (watching, compacting, stopping):
                 task.cancel()
             for signum in (signal.SIGTERM, signal.SIGINT):
                 loop.remove_signal_handler(signum)
@@ -131,6 +133,17 @@ class Worker:
                 " (pass a wider --metrics-port range, or 0 for none)"
             )
         return None
+
+    async def _compact(self, store: EventStore) -> None:
+        # Writes run a pass when one is due; the timer covers the quiet after a burst, so the
+        # last deltas of every worker get merged too (by whichever worker has the turn).
+        compactor = store.compactor
+        while True:
+            await asyncio.sleep(compactor.every_seconds)
+            try:
+                await asyncio.to_thread(compactor.tick)
+            except Exception as exc:  # retried at the next tick
+                log.warning("msg=compaction_failed error=%s", quote(exc))
 
     async def _watch_lag(self, queue: NatsQueue) -> None:
         while True:

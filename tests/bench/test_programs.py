@@ -140,3 +140,29 @@ def test_persons_small(tmp_path: Path, services: Services) -> None:
     assert data["links"] > 0
     assert data["merge_1000_days_ms"] > 0
     assert set(data["reports_with_ms"]) == set(data["reports_without_ms"])
+
+
+@pytest.mark.integration
+def test_scaling_small(tmp_path: Path, services: Services) -> None:
+    data = run(
+        "bench.scaling",
+        tmp_path / "sc.json",
+        "--events",
+        "20000",
+        "--users",
+        "1500",
+        "--configs",
+        "1x1,2x2",
+        "--repeat",
+        "2",
+        services=services,
+    )
+    assert [(r["order"], r["apis"], r["workers"]) for r in data["runs"]] == [
+        ("time", 1, 1),
+        ("time", 2, 2),
+        ("shuffled", 1, 1),
+        ("shuffled", 2, 2),
+    ]
+    assert all(r["exact"] and r["accepted"] == 20000 for r in data["runs"])
+    assert all(r["raw_copy_events_per_second"] > 0 for r in data["runs"])
+    assert [c["rows_per_key"] for c in data["report_cost"]] == [1, 8, 32]

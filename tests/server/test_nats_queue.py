@@ -243,6 +243,63 @@ async def test_only_the_events_the_database_refuses_are_dead_lettered(
 
 
 @pytest.mark.integration
+async def test_messages_are_gathered_into_transactions_of_many_events(
+    nats_url: str, nats_prefix: str
+) -> None:
+    settings = nats_settings(nats_url, nats_prefix, worker_fetch_batch=2, worker_batch_events=200)
+    batches = [Batch.of(make_events(30)) for _ in range(12)]
+    queue = NatsQueue(settings)
+    await queue.start()
+    for batch in batches:
+        await queue.publish(batch)
+    await queue.close()
+    sizes: list[int] = []
+
+    def size(group: Sequence[Batch]) -> None:
+        sizes.append(sum(len(b.events) for b in group))
+
+    async with consumer(settings, Recorder(size)):  # type: ignore[arg-type]
+        await eventually(lambda: sum(sizes) >= 360)
+    # Several fetches of 2 messages (60 events) each make one transaction of >= 200 events.
+    assert sizes[0] >= 200
+    assert len(sizes) <= 3
+    assert sum(sizes) == 360
+
+
+@pytest.mark.integration
+async def test_a_poisoned_message_in_a_group_spares_the_others(
+    nats_url: str, nats_prefix: str
+) -> None:
+    # Not a refusal the database names (that bisects): an error that looks transient, raised
+    # by whatever write holds the poisoned message. Its group is written message by message.
+    def choke(batches: Sequence[Batch]) -> Exception | None:
+        if any(e.user_id == "poison" for b in batches for e in b.events):
+            return RuntimeError("server closed the connection unexpectedly")
+        return None
+
+    settings = nats_settings(nats_url, nats_prefix, retry_attempts=2)
+    good = [Batch.of(make_events(40)) for _ in range(4)]
+    poisoned = Batch.of([*make_events(10), *make_events(1, user="poison")])
+    queue = NatsQueue(settings)
+    await queue.start()
+    for batch in [good[0], good[1], poisoned, *good[2:]]:  # fetched and written together
+        await queue.publish(batch)
+    await queue.close()
+    recorder = Recorder(choke)
+    async with consumer(settings, recorder) as queue:
+        await eventually(lambda: len(recorder.written) >= 160)
+        await eventually(lambda: stream_messages(settings, queue.names.dlq_stream), 10)
+    assert sorted(e.event_id for e in recorder.written) == sorted(
+        e.event_id for b in good for e in b.events
+    )
+    [letter] = await dead_letters(settings)  # only the poisoned message, after its retries
+    assert (letter["events"], letter["attempts"], letter["kind"]) == (11, 3, "transient")
+    assert {e["event_id"] for e in letter["data"]} == {  # type: ignore[attr-defined]
+        str(e.event_id) for e in poisoned.events
+    }
+
+
+@pytest.mark.integration
 async def test_a_message_that_is_not_a_batch_is_dead_lettered(
     nats_url: str, nats_prefix: str
 ) -> None:

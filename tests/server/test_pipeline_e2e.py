@@ -76,7 +76,14 @@ def dlq(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
 def test_a_worker_killed_mid_stream_loses_and_double_counts_nothing(
     tmp_path: Path, pg_fresh_url: str, nats_url: str, nats_prefix: str
 ) -> None:
-    env = pipeline_env(pg_fresh_url, nats_url, nats_prefix, EVANA_WORKER_FETCH_BATCH="1")
+    # One message per transaction, so that the kill comes in the middle of the backlog.
+    env = pipeline_env(
+        pg_fresh_url,
+        nats_url,
+        nats_prefix,
+        EVANA_WORKER_FETCH_BATCH="1",
+        EVANA_WORKER_BATCH_EVENTS="50",
+    )
     events = make_events(6000, users=40, seed=3)
     batches = chunks(events, 50)
     with evana_serve(tmp_path, env) as api:

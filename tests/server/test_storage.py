@@ -93,6 +93,7 @@ def test_compaction_merges_deltas_without_changing_counts(database: Database) ->
     store = EventStore(database)
     for i in range(COMPACT_AFTER * 3):
         store.write([ev(user=f"u{i % 5}")])
+    store.compactor.run()
     with database.read() as conn:
         rows = conn.execute(
             select(func.count())

@@ -137,3 +137,91 @@ def test_workers_take_the_free_ports_of_a_range_in_order(env: dict[str, str]) ->
 def test_metrics_port_0_serves_none(env: dict[str, str]) -> None:
     with worker({**env, "EVANA_METRICS_PORT": "0"}) as started:
         assert started.metrics_port == 0  # and no metrics server started
+
+
+def _children(pid: int) -> list[int]:
+    with open(f"/proc/{pid}/task/{pid}/children") as f:
+        return [int(child) for child in f.read().split()]
+
+
+@pytest.mark.integration
+def test_processes_2_runs_two_workers_and_sigterm_stops_both(env: dict[str, str]) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "EVANA_METRICS_PORT"}
+    proc = subprocess.Popen(
+        [EVANA, "worker", "--processes", "2", "--log-level", "info"],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**environ, **env},
+    )
+    out: list[str] = []
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    thread = threading.Thread(target=lambda: out.extend(stdout), daemon=True)
+    thread.start()
+    try:
+        wait_until(
+            lambda: "".join(out).count("msg=worker_started") == 2 or proc.poll() is not None,
+            60,
+            "two workers to start",
+        )
+        log = "".join(out)
+        assert proc.poll() is None, log
+        children = _children(proc.pid)
+        assert len(children) == 2, log
+        ports = {int(port) for port in re.findall(r"metrics_port=(\d+)", log)}
+        assert len(ports) == 2, log  # each process serves its own port of the range
+        assert ports <= set(range(9464, 9480))
+        for port in ports:
+            httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=5).raise_for_status()
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(60) == 0, "".join(out)
+        thread.join(10)
+        assert "".join(out).count("msg=worker_stopped") == 2
+        for child in children:  # both gone (reaped by the supervisor)
+            assert not os.path.exists(f"/proc/{child}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        thread.join(10)
+        stdout.close()
+
+
+@pytest.mark.integration
+def test_processes_stop_together_when_one_fails(env: dict[str, str]) -> None:
+    environ = {k: v for k, v in os.environ.items() if k != "EVANA_METRICS_PORT"}
+    proc = subprocess.Popen(
+        [EVANA, "worker", "--processes", "2", "--log-level", "info"],
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**environ, **env},
+    )
+    out: list[str] = []
+    assert proc.stdout is not None
+    stdout = proc.stdout
+    thread = threading.Thread(target=lambda: out.extend(stdout), daemon=True)
+    thread.start()
+    try:
+        wait_until(
+            lambda: "".join(out).count("msg=worker_started") == 2 or proc.poll() is not None,
+            60,
+            "two workers to start",
+        )
+        first, second = _children(proc.pid)
+        os.kill(first, signal.SIGKILL)
+        assert proc.wait(60) == 1  # a worker killed: the command fails, the other stopped
+        assert not os.path.exists(f"/proc/{second}")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        thread.join(10)
+        stdout.close()
+
+
+def test_a_metrics_range_narrower_than_the_processes_is_refused(tmp_path: Path) -> None:
+    result = run_evana("worker", "--processes", "3", "--metrics-port", "9000-9001", cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert "fewer than --processes 3" in result.stderr

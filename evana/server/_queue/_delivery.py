@@ -1,13 +1,17 @@
 """What a worker does with the messages of one fetch: write them together, then settle each.
 
-- **Group commit.** The batches of every fetched message go to the handler in one call (one
-  transaction), far cheaper than one transaction per message; a long write keeps its messages
-  with ``in_progress()`` so JetStream does not hand them to another worker meanwhile.
+- **Group commit.** The batches of the messages gathered for one write (see
+  ``NatsQueue._gather``: up to ``EVANA_WORKER_BATCH_EVENTS`` events) go to the handler in one
+  call (one transaction), far cheaper than one transaction per message; a long write keeps its
+  messages with ``in_progress()`` so JetStream does not hand them to another worker meanwhile.
 - **Success** acks every message.
-- **Transient failure** (database unreachable, timeout, anything not known to be permanent)
-  naks each message with the delay of its attempt, ``EVANA_RETRY_BASE_SECONDS``·3^(n-1); the
-  attempt is JetStream's delivery count, so a worker crash between attempts loses nothing and
-  still counts. When the retries are used up, the batch is dead-lettered, then acked.
+- **Transient failure** (database unreachable, timeout, anything not known to be permanent) of
+  a group is tried again message by message, so that one message that cannot be written does
+  not hold back the others: each message that fails again is nak'd with the delay of its
+  attempt, ``EVANA_RETRY_BASE_SECONDS``·3^(n-1). After a few failures in a row the database
+  itself is taken to be down and the rest are nak'd without trying. The attempt is JetStream's
+  delivery count, so a worker crash between attempts loses nothing and still counts. When the
+  retries are used up, the batch is dead-lettered, then acked.
 - **Permanent failure** (the database refuses some rows) bisects the group until each refused
   event stands alone: everything else is written, only the refused events are dead-lettered.
 - **Undecodable** messages are dead-lettered as they are.
@@ -40,15 +44,21 @@ from ._codec import decode, encode
 from ._deadletter import DeadLetter, RetryLedger
 from ._jetstream import HEADER_ROOM, Names
 
-__all__ = ["Delivery"]
+__all__ = ["Delivery", "Item"]
 
 log = logging.getLogger("evana.worker")
 
 _Entry = tuple[int, NormalizedEvent]  # (index of the message in the group, one of its events)
 
+# Transient failures in a row, when a failed group is written message by message, after which
+# the database is taken to be down (the rest are retried later without trying each).
+_DOWN_AFTER = 3
+
 
 @dataclass(slots=True)
-class _Item:
+class Item:
+    """A fetched message and the batch it carries."""
+
     msg: Msg
     batch: Batch
     seq: int
@@ -83,7 +93,11 @@ class Delivery:
 
     async def handle(self, msgs: Sequence[Msg]) -> None:
         """Write the batches of ``msgs`` and settle every one of them."""
-        items: list[_Item] = []
+        await self.write(await self.take(msgs))
+
+    async def take(self, msgs: Sequence[Msg]) -> list[Item]:
+        """Decode ``msgs`` for :meth:`write`; a message that is not a batch is dead-lettered."""
+        items: list[Item] = []
         for msg in msgs:
             meta = msg.metadata
             try:
@@ -91,29 +105,64 @@ class Delivery:
             except ValueError as exc:
                 await self._dead_letter_raw(msg, meta.sequence.stream, meta.num_delivered, exc)
                 continue
-            items.append(_Item(msg, batch, meta.sequence.stream, meta.num_delivered))
+            items.append(Item(msg, batch, meta.sequence.stream, meta.num_delivered))
+        return items
+
+    async def write(self, items: Sequence[Item]) -> None:
+        """Write the batches of ``items`` together and settle every one of them."""
         if not items:
             return
         async with self._keep_alive(items):
             try:
                 await self._handler([item.batch for item in items])
             except PermanentStorageError as error:
-                entries = [(i, ev) for i, item in enumerate(items) for ev in item.batch.events]
-                try:
-                    refused = await self._isolate(items, entries, error)
-                except Exception as exc:  # a transient failure while bisecting: retry it all
-                    await self._retry(items, exc)
-                    return
-                await self._settle_refused(items, refused)
+                await self._refused(items, error)
                 return
             except Exception as exc:  # not known to be permanent: worth a retry
-                await self._retry(items, exc)
+                if len(items) == 1:
+                    await self._retry(items, exc)
+                else:
+                    await self._one_by_one(items, exc)
                 return
         for item in items:
             await self._ack(item)
 
+    async def _refused(self, items: Sequence[Item], error: PermanentStorageError) -> None:
+        entries = [(i, ev) for i, item in enumerate(items) for ev in item.batch.events]
+        try:
+            refused = await self._isolate(items, entries, error)
+        except Exception as exc:  # a transient failure while bisecting: retry it all
+            await self._retry(items, exc)
+            return
+        await self._settle_refused(items, refused)
+
+    async def _one_by_one(self, items: Sequence[Item], error: BaseException) -> None:
+        """After a group's transient failure: write each message alone, settle each alone."""
+        log.warning(
+            "msg=group_write_failed messages=%d error=%s retrying=one_by_one",
+            len(items),
+            quote(_describe(error)),
+        )
+        failures = 0
+        for index, item in enumerate(items):
+            try:
+                await self._handler([item.batch])
+            except PermanentStorageError as exc:
+                failures = 0
+                await self._refused([item], exc)
+                continue
+            except Exception as exc:
+                failures += 1
+                if failures >= _DOWN_AFTER:  # the database, not a message: stop trying
+                    await self._retry(items[index:], exc)
+                    return
+                await self._retry([item], exc)
+                continue
+            failures = 0
+            await self._ack(item)
+
     @contextlib.asynccontextmanager
-    async def _keep_alive(self, items: Sequence[_Item]) -> AsyncIterator[None]:
+    async def _keep_alive(self, items: Sequence[Item]) -> AsyncIterator[None]:
         async def beat() -> None:
             while True:
                 await asyncio.sleep(self._beat)
@@ -131,7 +180,7 @@ class Delivery:
 
     async def _isolate(
         self,
-        items: Sequence[_Item],
+        items: Sequence[Item],
         entries: Sequence[_Entry],
         error: PermanentStorageError | None = None,
     ) -> list[tuple[_Entry, PermanentStorageError]]:
@@ -156,7 +205,7 @@ class Delivery:
         )
 
     async def _settle_refused(
-        self, items: Sequence[_Item], refused: Sequence[tuple[_Entry, PermanentStorageError]]
+        self, items: Sequence[Item], refused: Sequence[tuple[_Entry, PermanentStorageError]]
     ) -> None:
         now = dt.datetime.now(dt.UTC)
         by_item: dict[tuple[int, str], list[NormalizedEvent]] = {}
@@ -184,7 +233,7 @@ class Delivery:
             else:
                 await self._ack(item)
 
-    async def _retry(self, items: Sequence[_Item], error: BaseException) -> None:
+    async def _retry(self, items: Sequence[Item], error: BaseException) -> None:
         now = dt.datetime.now(dt.UTC)
         text = _describe(error)
         for item in items:
@@ -256,7 +305,7 @@ class Delivery:
         await self._ledger.forget(letter.source_seq)
         return True
 
-    async def _ack(self, item: _Item) -> None:
+    async def _ack(self, item: Item) -> None:
         try:
             await item.msg.ack()
         except nats.errors.Error as exc:  # redelivered after ack_wait; event ids make it harmless
@@ -265,7 +314,7 @@ class Delivery:
         if item.attempt > 1:
             await self._ledger.forget(item.seq)
 
-    async def _nak(self, item: _Item, delay: float) -> None:
+    async def _nak(self, item: Item, delay: float) -> None:
         try:
             await item.msg.nak(delay=delay)
         except nats.errors.Error as exc:  # redelivered after ack_wait all the same

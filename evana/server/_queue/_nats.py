@@ -14,12 +14,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import math
 import time
 from dataclasses import dataclass
 
 import nats.errors
 import nats.js.errors
 from nats.aio.client import Client
+from nats.aio.msg import Msg
 from nats.js import JetStreamContext
 
 from evana._settings import Settings
@@ -30,7 +32,7 @@ from evana.server._metrics import Metrics
 from ._base import Batch, BatchHandler
 from ._codec import encode
 from ._deadletter import RetryLedger
-from ._delivery import Delivery
+from ._delivery import Delivery, Item
 from ._jetstream import HEADER_ROOM, Names, connect, ensure_consumer, ensure_streams, unavailable
 
 __all__ = ["Backlog", "NatsQueue"]
@@ -91,6 +93,7 @@ class NatsQueue:
         self._consuming: asyncio.Future[None] | None = None
         self._ensuring: asyncio.Task[None] | None = None
         self._consumer_checked = time.monotonic()
+        self._per_message = 1.0  # events per message, a moving average; 1: unknown yet
 
     async def start(self) -> None:
         """Connect and create (or check) the streams; QueueUnavailableError when NATS is away."""
@@ -186,7 +189,7 @@ class NatsQueue:
         try:
             while not self._closing:
                 try:
-                    msgs = await sub.fetch(self.settings.worker_fetch_batch, timeout=_FETCH_WAIT)
+                    msgs = await sub.fetch(self._fetch_size(0), timeout=_FETCH_WAIT)
                 except TimeoutError:
                     await self._check_consumer(js)
                     continue
@@ -198,10 +201,46 @@ class NatsQueue:
                     await self._check_consumer(js)
                     continue
                 # Whatever was fetched is written and settled, even when close() is under way.
-                await delivery.handle(msgs)
+                await delivery.write(await self._gather(sub, delivery, msgs))
         finally:
             with contextlib.suppress(nats.errors.Error):
                 await sub.unsubscribe()
+
+    async def _gather(
+        self, sub: JetStreamContext.PullSubscription, delivery: Delivery, msgs: list[Msg]
+    ) -> list[Item]:
+        """The messages of one transaction: ``msgs`` and more, fetched until they hold
+        ``worker_batch_events`` events or ``worker_batch_seconds`` passed.
+
+        Transactions sized by events, not by messages: a busy queue split between many
+        workers hands each fetch a few messages, and a transaction per fetch would cost a
+        commit and a rollup row per key for every few hundred events.
+        """
+        items = await delivery.take(msgs)
+        events = sum(len(item.batch.events) for item in items)
+        target = self.settings.worker_batch_events
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self.settings.worker_batch_seconds
+        while events < target and not self._closing:
+            left = deadline - loop.time()
+            if left < 0.005:
+                break
+            try:
+                more = await sub.fetch(self._fetch_size(events), timeout=left)
+            except (TimeoutError, nats.errors.Error):
+                break  # nothing more in time (or disconnected): write what is in hand
+            for item in await delivery.take(more):
+                items.append(item)
+                events += len(item.batch.events)
+        if items:  # what a message holds here, to fetch about what the target needs
+            self._per_message = 0.8 * self._per_message + 0.2 * (events / len(items))
+        return items
+
+    def _fetch_size(self, events: int) -> int:
+        """Messages to fetch for a transaction that holds ``events`` so far: about what the
+        target still needs (messages of big batches hold thousands), at most a fetch batch."""
+        wanted = (self.settings.worker_batch_events - events) / max(self._per_message, 1.0)
+        return max(1, min(self.settings.worker_fetch_batch, math.ceil(wanted)))
 
     async def _check_consumer(self, js: JetStreamContext) -> None:
         """While idle or failing, make sure the consumer still exists (a NATS server that lost

@@ -2,7 +2,7 @@
 
 from ._bitmaps import BitmapCache
 from ._browse import events_by_day, newest_events
-from ._compaction import COMPACT_AFTER, compact, settle
+from ._compaction import COMPACT_AFTER, Compactor, compact, settle
 from ._database import Database
 from ._dialect import classify_error, is_database_error
 from ._erasure import Erasure, erase_user, user_events
@@ -19,6 +19,7 @@ __all__ = [
     "COMPACT_AFTER",
     "PERSON_EVENTS",
     "BitmapCache",
+    "Compactor",
     "Database",
     "Erasure",
     "EventRows",

@@ -1,65 +1,80 @@
 """Compaction: merging a rollup key's delta rows into one, so reports union few rows.
 
-Two triggers: a key touched by a write that has gathered more than ``COMPACT_AFTER`` rows, and,
-every so often, every key of a day that is over (before yesterday) with more than one row —
-finished days end up as one row per key. A merge takes its key's rewrite lock without waiting
-(a key another merge or an erasure is rewriting is skipped: it is merged later) and reads the
-rows only once it holds it (see ``Dialect.lock_rollup_keys``); writers, which only insert,
-never wait for it.
+A key is merged once it has gathered more than ``COMPACT_AFTER`` rows, and every key of a day
+that is over (before yesterday) once it has more than one — finished days end up as one row per
+key. Writers never compact: a :class:`Compactor` runs a pass every so many events or seconds,
+and only one process at a time does (the others skip their turn), so the cost does not grow
+with the number of workers. A merge takes its keys' rewrite locks without waiting (a key that
+an erasure is rewriting is skipped: it is merged at the next pass) and reads the rows only once
+it holds them (see ``Dialect.lock_rollup_keys``); writers, which only insert, never wait for it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 from pyroaring import BitMap
-from sqlalchemy import Connection, delete, func, insert, select
+from sqlalchemy import delete, func, or_, select, tuple_
 
 from ._database import Database
+from ._rollups import RollupRow
 from ._tables import rollups
 
-__all__ = ["COMPACT_AFTER", "compact", "settle"]
+__all__ = ["COMPACT_AFTER", "Compactor", "PassResult", "compact", "settle"]
 
-#: Rows a key may gather before a compaction merges them: reports union at most this many.
+log = logging.getLogger("evana.compaction")
+
+#: Rows a key may gather before a compaction merges them: reports union about this many.
 COMPACT_AFTER = 8
-#: Keys merged per settle pass (bounds the time a write spends on housekeeping).
-SETTLE_LIMIT = 500
+#: Keys merged per pass (bounds the time one pass takes; the rest wait for the next).
+SETTLE_LIMIT = 2000
+#: Keys merged per transaction: few enough that an erasure waiting for one is not held long.
+MERGE_CHUNK = 200
+#: A pass runs after this many events written by this process ...
+PASS_EVERY_EVENTS = 50_000
+#: ... or this many seconds after the last one, whichever comes first.
+PASS_EVERY_SECONDS = 2.0
 
 Key = tuple[dt.date, str]
 
 
-def _merge_all(db: Database, keys: Sequence[Key]) -> None:
-    """Merge each key's rows: on SQLite in one transaction (its write lock already excludes
-    every other rewrite, and one commit is one fsync instead of one per key); elsewhere one
-    transaction per key, so that no key's lock is held while others are merged."""
-    if db.dialect.single_writer:
-        with db.write() as conn:
-            for day, name in keys:
-                _merge_in(db, conn, day, name)
-        return
-    for day, name in keys:
-        with db.write() as conn:
-            _merge_in(db, conn, day, name)
+def _merge_chunk(db: Database, keys: Sequence[Key]) -> int:
+    """Merge the rows of each of ``keys`` whose lock is free, in one transaction."""
+    with db.write() as conn:
+        locked = db.dialect.try_lock_rollup_keys(conn, keys)
+        if not locked:
+            return 0
+        # A statement of its own, after the locks: it sees the rows of whoever held them before.
+        stmt = select(
+            rollups.c.id, rollups.c.day, rollups.c.event, rollups.c.events, rollups.c.users
+        ).where(tuple_(rollups.c.day, rollups.c.event).in_(locked))
+        rows: dict[Key, list[tuple[int, int, bytes]]] = {}
+        for row in conn.execute(stmt):
+            rows.setdefault((row.day, row.event), []).append((row.id, row.events, row.users))
+        merged: list[RollupRow] = []
+        gone: list[int] = []
+        for (day, name), parts in sorted(rows.items()):
+            if len(parts) < 2:
+                continue
+            users = BitMap.union(*(BitMap.deserialize(p[2]) for p in parts))
+            users.run_optimize()
+            gone.extend(p[0] for p in parts)
+            merged.append((day, name, sum(p[1] for p in parts), users.serialize()))
+        if not merged:
+            return 0
+        conn.execute(delete(rollups).where(rollups.c.id.in_(gone)))
+        db.dialect.append_rollups(conn, merged)
+        return len(merged)
 
 
-def _merge_in(db: Database, conn: Connection, day: dt.date, name: str) -> None:
-    if not db.dialect.try_lock_rollup_key(conn, (day, name)):
-        return
-    # A statement of its own, after the lock: it sees the rows of whoever held it before.
-    stmt = select(rollups.c.id, rollups.c.events, rollups.c.users).where(
-        rollups.c.day == day, rollups.c.event == name
-    )
-    rows = conn.execute(stmt).all()
-    if len(rows) < 2:
-        return
-    merged = BitMap.union(*(BitMap.deserialize(r.users) for r in rows))
-    merged.run_optimize()
-    conn.execute(delete(rollups).where(rollups.c.id.in_([r.id for r in rows])))
-    conn.execute(
-        insert(rollups).values(
-            day=day, event=name, events=sum(r.events for r in rows), users=merged.serialize()
-        )
+def _merge(db: Database, keys: Sequence[Key]) -> int:
+    return sum(
+        _merge_chunk(db, keys[i : i + MERGE_CHUNK]) for i in range(0, len(keys), MERGE_CHUNK)
     )
 
 
@@ -70,7 +85,7 @@ def compact(db: Database, keys: Iterable[Key], *, threshold: int = COMPACT_AFTER
         return 0
     days = sorted({day for day, _ in wanted})
     with db.read() as conn:
-        crowded = [
+        crowded = sorted(
             (day, name)
             for day, name in conn.execute(
                 select(rollups.c.day, rollups.c.event)
@@ -79,9 +94,8 @@ def compact(db: Database, keys: Iterable[Key], *, threshold: int = COMPACT_AFTER
                 .having(func.count() > threshold)
             )
             if (day, name) in wanted
-        ]
-    _merge_all(db, sorted(crowded))
-    return len(crowded)
+        )
+    return _merge(db, crowded)
 
 
 def settle(db: Database, before: dt.date, *, limit: int = SETTLE_LIMIT) -> int:
@@ -94,5 +108,123 @@ def settle(db: Database, before: dt.date, *, limit: int = SETTLE_LIMIT) -> int:
             .having(func.count() > 1)
             .limit(limit)
         ).all()
-    _merge_all(db, [(day, name) for day, name in keys])
-    return len(keys)
+    return _merge(db, [(day, name) for day, name in keys])
+
+
+def due_keys(
+    db: Database, *, before: dt.date, threshold: int = COMPACT_AFTER, limit: int = SETTLE_LIMIT
+) -> list[Key]:
+    """The keys a pass merges: over ``threshold`` rows, or several rows on a day before
+    ``before``; the most crowded first, at most ``limit``."""
+    rows = func.count()
+    with db.read() as conn:
+        found = conn.execute(
+            select(rollups.c.day, rollups.c.event)
+            .group_by(rollups.c.day, rollups.c.event)
+            .having(or_(rows > threshold, (rollups.c.day < before) & (rows > 1)))
+            .order_by(rows.desc(), rollups.c.day, rollups.c.event)
+            .limit(limit)
+        ).all()
+    return [(day, name) for day, name in found]
+
+
+@dataclass(frozen=True, slots=True)
+class PassResult:
+    """One compaction pass: keys found due, keys merged, and whether more were left over."""
+
+    due: int
+    merged: int
+    seconds: float
+
+
+class Compactor:
+    """Runs compaction passes for one process: every ``every_events`` events it wrote, or
+    every ``every_seconds``, and only while no other process runs one.
+
+    Thread-safe: writers of one process call :meth:`wrote` from several threads; one of them
+    runs the pass, the others go on writing.
+
+    >>> from evana.server._storage import Database, create_schema
+    >>> db = Database("sqlite://"); create_schema(db)
+    >>> Compactor(db).run().merged
+    0
+    """
+
+    def __init__(
+        self,
+        db: Database,
+        *,
+        every_events: int = PASS_EVERY_EVENTS,
+        every_seconds: float = PASS_EVERY_SECONDS,
+        threshold: int = COMPACT_AFTER,
+        limit: int = SETTLE_LIMIT,
+        clock: Callable[[], float] = time.monotonic,
+        today: Callable[[], dt.date] = lambda: dt.datetime.now(dt.UTC).date(),
+    ) -> None:
+        self.db = db
+        self.every_events = every_events
+        self.every_seconds = every_seconds
+        self.threshold = threshold
+        self.limit = limit
+        self._clock = clock
+        self._today = today
+        self._turn = threading.Lock()  # one pass at a time in this process
+        self._count = threading.Lock()
+        self._pending = 0  # events written since the last pass this process ran or skipped
+        self._more = False  # the last pass left keys over
+        self._last = clock()
+        #: Passes this process ran (not counting the turns another process had).
+        self.passes = 0
+        #: Keys this process merged, over every pass.
+        self.merged = 0
+
+    def wrote(self, events: int) -> PassResult | None:
+        """Note ``events`` newly written; run a pass when one is due. None: no pass ran."""
+        with self._count:
+            self._pending += events
+        return self.tick() if self._due() else None
+
+    def _due(self) -> bool:
+        if self._pending >= self.every_events:
+            return True
+        waited = self._clock() - self._last >= self.every_seconds
+        return waited and (self._pending > 0 or self._more)
+
+    def tick(self) -> PassResult | None:
+        """Run a pass if one is due (a timer's call: after a burst of writes, the last rows
+        get merged too). None: none was due, or another process or thread had the turn."""
+        return self.run() if self._due() else None
+
+    def run(self) -> PassResult | None:
+        """Run a pass now unless another process or thread runs one; None when one does."""
+        if not self._turn.acquire(blocking=False):
+            return None
+        try:
+            self._last = self._clock()
+            with self._count:
+                self._pending = 0
+            with self.db.dialect.compactor_turn(self.db.engine) as mine:
+                if not mine:
+                    self._more = False  # the holder covers every process's rows
+                    return None
+                return self._pass()
+        finally:
+            self._turn.release()
+
+    def _pass(self) -> PassResult:
+        start = time.perf_counter()
+        before = self._today() - dt.timedelta(days=1)
+        keys = due_keys(self.db, before=before, threshold=self.threshold, limit=self.limit)
+        merged = _merge(self.db, keys)
+        result = PassResult(len(keys), merged, time.perf_counter() - start)
+        self._more = len(keys) >= self.limit
+        self.passes += 1
+        self.merged += merged
+        if keys:
+            log.info(
+                "msg=compacted keys_due=%d keys_merged=%d ms=%.1f",
+                result.due,
+                result.merged,
+                result.seconds * 1000,
+            )
+        return result

@@ -2,22 +2,21 @@
 
 from __future__ import annotations
 
-import datetime as dt
+import logging
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from evana.server._batch import NormalizedEvent
 
-from ._compaction import compact, settle
+from ._compaction import Compactor
 from ._database import Database
 from ._persons import PersonChanges, link_ids, write_properties
-from ._rollups import counted, inserted_events, write_deltas
+from ._rollups import inserted_events, write_deltas
 from ._users import UserIds
 
 __all__ = ["EventStore", "WriteResult"]
 
-#: Writes between two passes that merge the deltas of finished days (see ``_compaction``).
-SETTLE_EVERY = 64
+log = logging.getLogger("evana.storage")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +33,8 @@ class WriteResult:
 
 
 class EventStore:
-    """Stores batches of normalized events.
+    """Stores batches of normalized events; ``compactor`` (one per process, shared by its
+    stores) merges rollup deltas every so often, never per write.
 
     >>> from evana.server._storage import Database, create_schema
     >>> db = Database("sqlite://"); create_schema(db)
@@ -45,10 +45,10 @@ class EventStore:
     (1, 1)
     """
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, compactor: Compactor | None = None) -> None:
         self.db = db
         self.users = UserIds(db)
-        self._writes = 0
+        self.compactor = compactor if compactor is not None else Compactor(db)
 
     def write(self, rows: Sequence[NormalizedEvent]) -> WriteResult:
         """Store ``rows`` once each; a row whose ``event_id`` is stored already changes nothing.
@@ -68,23 +68,18 @@ class EventStore:
             # Person operations are stored like any event, in the same statement; their
             # deltas stay out of the rollups (see build_deltas): they count in no report.
             deltas = self.db.dialect.store_events(conn, unique, uids)
-            write_deltas(conn, deltas)
+            write_deltas(conn, self.db.dialect, deltas)
             # Links and person properties go with the events that carry them (never without:
             # a crash in between would lose them, as the events would be duplicates on resend).
             # Every copy is applied, not only new rows: both are idempotent.
             write_properties(conn, self.db.dialect, changes.property_writes(uids))
             link_ids(conn, self.db.dialect, changes.pairs(uids))
-        self._housekeeping(counted(deltas))
         inserted = inserted_events(deltas)
+        try:
+            self.compactor.wrote(inserted)
+        except Exception as exc:  # the events are committed: a failed pass is retried later
+            log.warning("msg=compaction_failed error=%r", f"{type(exc).__name__}: {exc}")
         return WriteResult(len(rows), inserted)
-
-    def _housekeeping(self, touched: Iterable[tuple[dt.date, str]]) -> None:
-        keys = list(touched)
-        compact(self.db, keys)
-        self._writes += 1
-        if keys and self._writes % SETTLE_EVERY == 0:
-            newest = max(day for day, _ in keys)
-            settle(self.db, before=newest - dt.timedelta(days=1))
 
     def user_ids(self, names: Iterable[str]) -> dict[str, int]:
         """Dense integer ids of users, allocating ids for new ones."""

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyroaring import AbstractBitMap, BitMap
-from sqlalchemy import Connection, Select, func, insert, select
+from sqlalchemy import Connection, Select, func, select
 
 from ._bitmaps import BitmapCache, load_bitmaps
 from ._tables import ALL_EVENTS, PERSON_EVENTS, rollups
@@ -25,6 +25,7 @@ __all__ = [
     "Delta",
     "Key",
     "RollupReader",
+    "RollupRow",
     "build_deltas",
     "counted",
     "inserted_events",
@@ -32,6 +33,8 @@ __all__ = [
 ]
 
 Key = tuple[dt.date, str]
+#: A rollup row as appended: (day, event, events, users as a serialized roaring bitmap).
+RollupRow = tuple[dt.date, str, int, bytes]
 
 
 class Delta:
@@ -75,22 +78,14 @@ def inserted_events(deltas: dict[Key, Delta]) -> int:
     )
 
 
-def write_deltas(conn: Connection, deltas: dict[Key, Delta]) -> None:
+def write_deltas(conn: Connection, dialect: Dialect, deltas: dict[Key, Delta]) -> None:
     """Append one rollup row per key (person operations' keys are skipped: see
     :func:`build_deltas`)."""
-    deltas = counted(deltas)
-    if not deltas:
-        return
-    conn.execute(
-        insert(rollups),
+    dialect.append_rollups(
+        conn,
         [
-            {
-                "day": day,
-                "event": name,
-                "events": delta.events,
-                "users": BitMap(delta.uids).serialize(),
-            }
-            for (day, name), delta in sorted(deltas.items())
+            (day, name, delta.events, BitMap(delta.uids).serialize())
+            for (day, name), delta in sorted(counted(deltas).items())
         ],
     )
 
