@@ -37,6 +37,7 @@ class EventStore:
     stores) merges rollup deltas every so often, never per write.
 
     >>> from evana.server._storage import Database, create_schema
+    >>> import datetime as dt
     >>> db = Database("sqlite://"); create_schema(db)
     >>> store = EventStore(db)
     >>> when = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
