@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Literal
 
 from pyroaring import AbstractBitMap, BitMap
 
-from evana.errors import InvalidRequestError
 from evana.insights import Filter
 from evana.schema import (
     ActiveUsers,
@@ -27,7 +26,16 @@ from evana.schema import (
     TopEvents,
 )
 
-from ._insights import ActivityReader, days_before, next_period, period_start, periods_within
+from ._insights import (
+    MAX_RANGE_DAYS,
+    ActivityReader,
+    check_range,
+    days_before,
+    next_period,
+    period_start,
+    periods_within,
+    read_activity,
+)
 from ._insights import days as _days
 from ._storage import BitmapCache, Database, PersonDirectory
 
@@ -43,7 +51,6 @@ __all__ = [
     "period_start",
 ]
 
-MAX_RANGE_DAYS = 3660
 MAX_PERIODS = 400
 MAX_LIMIT = 1000
 _EMPTY = BitMap()
@@ -61,14 +68,6 @@ def _union_between(
     return parts[0] if len(parts) == 1 else BitMap.union(*parts)
 
 
-def check_range(since: dt.date, until: dt.date) -> None:
-    """422 unless ``since`` ≤ ``until`` and the range is not absurdly long."""
-    if since > until:
-        raise InvalidRequestError(f"since ({since}) is after until ({until})")
-    if (until - since).days + 1 > MAX_RANGE_DAYS:
-        raise InvalidRequestError(f"the range is over {MAX_RANGE_DAYS} days: narrow since/until")
-
-
 class AnalyticsService:
     """Answers the stats endpoints from the rollups (from raw events when ``where`` filters)."""
 
@@ -82,11 +81,9 @@ class AnalyticsService:
         self.cache = cache if cache is not None else BitmapCache()
         self.persons = persons if persons is not None else PersonDirectory(db)
 
-    @contextlib.contextmanager
-    def activity(self) -> Iterator[ActivityReader]:
+    def activity(self) -> contextlib.AbstractContextManager[ActivityReader]:
         """A read transaction with the persons as of it: every report counts persons."""
-        with self.db.read() as conn:
-            yield ActivityReader(conn, self.db, self.cache, self.persons.snapshot(conn))
+        return read_activity(self.db, self.cache, self.persons)
 
     def active_users(
         self, kind: str, since: dt.date, until: dt.date, where: Sequence[Filter] = ()

@@ -1,14 +1,23 @@
 """Insights: trends, funnels, stickiness and lifecycle over persons, with ``where`` filters."""
 
-from ._activity import ActivityReader
+from ._activity import ActivityReader, read_activity
 from ._filters import compile_where, parse_where
-from ._periods import days, days_before, next_period, period_start, periods_within
-from ._service import MAX_INSIGHT_DAYS, InsightService
+from ._periods import (
+    MAX_RANGE_DAYS,
+    check_range,
+    days,
+    days_before,
+    next_period,
+    period_start,
+    periods_within,
+)
+from ._service import InsightService
 
 __all__ = [
-    "MAX_INSIGHT_DAYS",
+    "MAX_RANGE_DAYS",
     "ActivityReader",
     "InsightService",
+    "check_range",
     "compile_where",
     "days",
     "days_before",
@@ -16,4 +25,5 @@ __all__ = [
     "parse_where",
     "period_start",
     "periods_within",
+    "read_activity",
 ]

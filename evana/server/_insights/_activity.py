@@ -6,8 +6,9 @@ it (DAU/WAU/MAU, retention, stickiness, lifecycle) is computed once, whichever s
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 import numpy as np
 from pyroaring import AbstractBitMap, BitMap
@@ -18,6 +19,7 @@ from evana.server._storage import (
     ALL_EVENTS,
     BitmapCache,
     Database,
+    PersonDirectory,
     PersonMap,
     RollupReader,
     load_event_rows,
@@ -26,7 +28,7 @@ from evana.server._storage import (
 from ._filters import needs_event_properties
 from ._frame import Frame
 
-__all__ = ["ActivityReader"]
+__all__ = ["ActivityReader", "read_activity"]
 
 
 class ActivityReader:
@@ -89,3 +91,12 @@ class ActivityReader:
             key=lambda item: (-item[1], item[0]),
         )[:limit]
         return [(name, n, len(BitMap(pids[codes == c]))) for name, n, c in ranked]
+
+
+@contextlib.contextmanager
+def read_activity(
+    db: Database, cache: BitmapCache | None, persons: PersonDirectory
+) -> Iterator[ActivityReader]:
+    """A read transaction with the persons as of it: every report counts persons."""
+    with db.read() as conn:
+        yield ActivityReader(conn, db, cache, persons.snapshot(conn))

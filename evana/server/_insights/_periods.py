@@ -5,10 +5,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterator
 
+from evana.errors import InvalidRequestError
 from evana.schema import Period
 
 __all__ = [
     "EPOCH",
+    "MAX_RANGE_DAYS",
+    "check_range",
     "day_number",
     "days",
     "days_before",
@@ -17,6 +20,9 @@ __all__ = [
     "periods_overlapping",
     "periods_within",
 ]
+
+#: The longest range a report or insight may span.
+MAX_RANGE_DAYS = 3660
 
 #: Day 0 of the day numbers (UTC days since 1970-01-01) that raw-event reports work in.
 EPOCH = dt.date(1970, 1, 1)
@@ -104,3 +110,11 @@ def days_before(day: dt.date, count: int) -> dt.date:
         return day - dt.timedelta(days=count)
     except OverflowError:
         return dt.date.min
+
+
+def check_range(since: dt.date, until: dt.date) -> None:
+    """422 unless ``since`` ≤ ``until`` and the range is not absurdly long."""
+    if since > until:
+        raise InvalidRequestError(f"since ({since}) is after until ({until})")
+    if (until - since).days + 1 > MAX_RANGE_DAYS:
+        raise InvalidRequestError(f"the range is over {MAX_RANGE_DAYS} days: narrow since/until")

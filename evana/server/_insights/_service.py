@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 
-from evana.errors import InvalidRequestError
 from evana.insights import (
     Filter,
     FunnelQuery,
@@ -19,23 +18,14 @@ from evana.insights import (
 from evana.schema import Period
 from evana.server._storage import BitmapCache, Database, PersonDirectory
 
-from ._activity import ActivityReader
+from ._activity import ActivityReader, read_activity
 from ._funnels import funnel_columns, run_funnel
 from ._lifecycle import lifecycle
+from ._periods import check_range
 from ._stickiness import stickiness
 from ._trends import compute_trends, from_rollups, rollup_trends, trend_columns
 
-__all__ = ["MAX_INSIGHT_DAYS", "InsightService"]
-
-#: The longest range an insight may span (as the stats reports).
-MAX_INSIGHT_DAYS = 3660
-
-
-def _check(since: dt.date, until: dt.date) -> None:
-    if since > until:
-        raise InvalidRequestError(f"since ({since}) is after until ({until})")
-    if (until - since).days + 1 > MAX_INSIGHT_DAYS:
-        raise InvalidRequestError(f"the range is over {MAX_INSIGHT_DAYS} days: narrow since/until")
+__all__ = ["InsightService"]
 
 
 class InsightService:
@@ -51,15 +41,13 @@ class InsightService:
         self.cache = cache if cache is not None else BitmapCache()
         self.persons = persons if persons is not None else PersonDirectory(db)
 
-    @contextlib.contextmanager
-    def activity(self) -> Iterator[ActivityReader]:
+    def activity(self) -> contextlib.AbstractContextManager[ActivityReader]:
         """A read transaction with the persons as of it."""
-        with self.db.read() as conn:
-            yield ActivityReader(conn, self.db, self.cache, self.persons.snapshot(conn))
+        return read_activity(self.db, self.cache, self.persons)
 
     def trends(self, query: TrendsQuery) -> Trends:
         """``POST /v1/query/trends``."""
-        _check(query.since, query.until)
+        check_range(query.since, query.until)
         names, reads = trend_columns(query)
         with self.activity() as reader:
             if from_rollups(query):
@@ -69,7 +57,7 @@ class InsightService:
 
     def funnel(self, query: FunnelQuery) -> FunnelResult:
         """``POST /v1/query/funnel``."""
-        _check(query.since, query.until)
+        check_range(query.since, query.until)
         names, reads = funnel_columns(query)
         with self.activity() as reader:
             frame = reader.frame(query.since, query.until, names, (), with_properties=reads)
@@ -79,7 +67,7 @@ class InsightService:
         self, since: dt.date, until: dt.date, event: str | None, where: Sequence[Filter] = ()
     ) -> Stickiness:
         """``GET /v1/stats/stickiness``."""
-        _check(since, until)
+        check_range(since, until)
         with self.activity() as reader:
             by_day = reader.by_day(event, since, until, where)
         return stickiness(since, until, by_day)
@@ -93,7 +81,7 @@ class InsightService:
         where: Sequence[Filter] = (),
     ) -> Lifecycle:
         """``GET /v1/stats/lifecycle``; history before ``since`` decides who is new."""
-        _check(since, until)
+        check_range(since, until)
         with self.activity() as reader:
             by_day = reader.by_day(event, None, until, where)
         return lifecycle(since, until, period, by_day)
