@@ -164,15 +164,16 @@ def posthog_bodies(data: EventSet, batch: int, key: str) -> list[bytes]:
 
 @contextlib.contextmanager
 def workers(
-    count: int, concurrency: int, env: dict[str, str], cwd: Path
+    count: int, env: dict[str, str], cwd: Path, concurrency: int | None = None
 ) -> Iterator[list[subprocess.Popen[bytes]]]:
-    """``count`` ``evana worker`` processes until the block ends."""
+    """``count`` ``evana worker`` processes until the block ends; stopped with SIGTERM."""
+    extra = [] if concurrency is None else ["--concurrency", str(concurrency)]
     procs = []
     for n in range(count):
         log = (cwd / f"worker-{n}.log").open("w")
         procs.append(
             subprocess.Popen(
-                [_EVANA, "worker", "--concurrency", str(concurrency), "--metrics-port", "0"],
+                [_EVANA, "worker", *extra, "--metrics-port", "0"],
                 cwd=cwd,
                 stdout=log,
                 stderr=subprocess.STDOUT,
@@ -197,8 +198,9 @@ def counted(http: httpx.Client, data: EventSet) -> int:
             "until": data.last_day.isoformat(),
             "limit": len(EVENT_NAMES) + 10,
         },
-    ).json()
-    return sum(row["count"] for row in report["events"])
+    )
+    report.raise_for_status()
+    return sum(row["count"] for row in report.json()["events"])
 
 
 def evana_path(
@@ -217,7 +219,7 @@ def evana_path(
     payloads = bodies(data, args.batch) if route == "/v1/events" else []
     with (
         serve(url, workdir, **env) as api,
-        workers(args.workers, args.worker_concurrency, env, workdir) as procs,
+        workers(args.workers, env, workdir, args.worker_concurrency) as procs,
     ):
         key = _admin_key(url)
         payloads = payloads or posthog_bodies(data, args.batch, key)

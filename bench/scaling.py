@@ -32,13 +32,11 @@ import datetime as dt
 import os
 import random
 import shutil
-import subprocess
 import sys
 import tempfile
 import threading
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -49,7 +47,7 @@ from ._cpu import CpuMeter, pids_matching
 from ._evana import fresh_postgres, serve
 from ._report import print_table, write_json
 from .data import EVENT_NAMES, EventSet, generate
-from .ingest import _PLAIN_TABLE, _admin_key, _drop_streams
+from .ingest import _PLAIN_TABLE, _admin_key, _drop_streams, counted, workers
 
 COMPACT_AFTER = 8  # evana's threshold (``_storage._compaction``), the same in every version
 SETTLE_WAIT = 10.0
@@ -105,44 +103,6 @@ def bodies(rows: list[Row], batch: int) -> list[bytes]:
     ]
 
 
-@contextlib.contextmanager
-def workers(count: int, env: dict[str, str], cwd: Path) -> Iterator[list[int]]:
-    """``count`` ``evana worker`` processes (pids) until the block ends; stopped with SIGTERM."""
-    procs = []
-    for n in range(count):
-        log = (cwd / f"worker-{n}.log").open("w")
-        procs.append(
-            subprocess.Popen(
-                [_EVANA, "worker", "--metrics-port", "0"],
-                cwd=cwd,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                env={**os.environ, **env},
-            )
-        )
-    try:
-        yield [proc.pid for proc in procs]
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(60)
-
-
-def counted(http: httpx.Client, data: EventSet) -> int:
-    """Events the reports count over the whole period (sum of every name's events)."""
-    report = http.get(
-        "/v1/stats/top-events",
-        params={
-            "since": data.first_day.isoformat(),
-            "until": data.last_day.isoformat(),
-            "limit": len(EVENT_NAMES) + 10,
-        },
-    )
-    report.raise_for_status()
-    return sum(row["count"] for row in report.json()["events"])
-
-
 def run_config(
     data: EventSet, payloads: list[bytes], apis: int, procs: int, args: argparse.Namespace
 ) -> dict[str, Any]:
@@ -158,7 +118,9 @@ def run_config(
     }
     with contextlib.ExitStack() as stack:
         urls = [stack.enter_context(serve(url, workdir, **env)) for _ in range(apis)]
-        worker_pids = [] if args.drain else stack.enter_context(workers(procs, env, workdir))
+        worker_pids = (
+            [] if args.drain else [w.pid for w in stack.enter_context(workers(procs, env, workdir))]
+        )
         key = _admin_key(url)
         clients = [
             stack.enter_context(
@@ -206,7 +168,7 @@ def run_config(
             list(pool.map(send, enumerate(payloads)))
         sent = time.perf_counter() - start
         if args.drain:  # the backlog is all in the stream: now time the workers alone
-            groups["worker"] = stack.enter_context(workers(procs, env, workdir))
+            groups["worker"] = [w.pid for w in stack.enter_context(workers(procs, env, workdir))]
             _wait_started(workdir, procs)
             del groups["api"], groups["sender"]
             meter.start()

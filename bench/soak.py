@@ -206,7 +206,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     worker_count = 0 if args.embedded else args.workers
     with (
         serve(url, workdir, **env) as api,
-        workers(worker_count, args.worker_concurrency, env, workdir) as procs,
+        workers(worker_count, env, workdir, args.worker_concurrency) as procs,
     ):
         api_pid = pids_matching(f"evana serve --port {api.rsplit(':', 1)[1]}")[0]
         key = _admin_key(url)

@@ -8,7 +8,6 @@ properties, which only the raw events hold.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Mapping, Sequence
 from typing import Literal
@@ -28,16 +27,14 @@ from evana.schema import (
 
 from ._insights import (
     MAX_RANGE_DAYS,
-    ActivityReader,
+    PersonReports,
     check_range,
     days_before,
     next_period,
     period_start,
     periods_within,
-    read_activity,
 )
 from ._insights import days as _days
-from ._storage import BitmapCache, Database, PersonDirectory
 
 __all__ = [
     "MAX_LIMIT",
@@ -68,22 +65,8 @@ def _union_between(
     return parts[0] if len(parts) == 1 else BitMap.union(*parts)
 
 
-class AnalyticsService:
+class AnalyticsService(PersonReports):
     """Answers the stats endpoints from the rollups (from raw events when ``where`` filters)."""
-
-    def __init__(
-        self,
-        db: Database,
-        cache: BitmapCache | None = None,
-        persons: PersonDirectory | None = None,
-    ) -> None:
-        self.db = db
-        self.cache = cache if cache is not None else BitmapCache()
-        self.persons = persons if persons is not None else PersonDirectory(db)
-
-    def activity(self) -> contextlib.AbstractContextManager[ActivityReader]:
-        """A read transaction with the persons as of it: every report counts persons."""
-        return read_activity(self.db, self.cache, self.persons)
 
     def active_users(
         self, kind: str, since: dt.date, until: dt.date, where: Sequence[Filter] = ()

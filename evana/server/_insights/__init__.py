@@ -1,6 +1,6 @@
 """Insights: trends, funnels, stickiness and lifecycle over persons, with ``where`` filters."""
 
-from ._activity import ActivityReader, read_activity
+from ._activity import ActivityReader, PersonReports, read_activity
 from ._filters import compile_where, parse_where
 from ._periods import (
     MAX_RANGE_DAYS,
@@ -17,6 +17,7 @@ __all__ = [
     "MAX_RANGE_DAYS",
     "ActivityReader",
     "InsightService",
+    "PersonReports",
     "check_range",
     "compile_where",
     "days",

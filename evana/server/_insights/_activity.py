@@ -28,7 +28,7 @@ from evana.server._storage import (
 from ._filters import needs_event_properties
 from ._frame import Frame
 
-__all__ = ["ActivityReader", "read_activity"]
+__all__ = ["ActivityReader", "PersonReports", "read_activity"]
 
 
 class ActivityReader:
@@ -100,3 +100,21 @@ def read_activity(
     """A read transaction with the persons as of it: every report counts persons."""
     with db.read() as conn:
         yield ActivityReader(conn, db, cache, persons.snapshot(conn))
+
+
+class PersonReports:
+    """What every report service holds: the database, the bitmap cache and the persons."""
+
+    def __init__(
+        self,
+        db: Database,
+        cache: BitmapCache | None = None,
+        persons: PersonDirectory | None = None,
+    ) -> None:
+        self.db = db
+        self.cache = cache if cache is not None else BitmapCache()
+        self.persons = persons if persons is not None else PersonDirectory(db)
+
+    def activity(self) -> contextlib.AbstractContextManager[ActivityReader]:
+        """A read transaction with the persons as of it: every report counts persons."""
+        return read_activity(self.db, self.cache, self.persons)

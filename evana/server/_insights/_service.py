@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections.abc import Sequence
 
@@ -16,9 +15,8 @@ from evana.insights import (
     TrendsQuery,
 )
 from evana.schema import Period
-from evana.server._storage import BitmapCache, Database, PersonDirectory
 
-from ._activity import ActivityReader, read_activity
+from ._activity import PersonReports
 from ._funnels import funnel_columns, run_funnel
 from ._lifecycle import lifecycle
 from ._periods import check_range
@@ -28,22 +26,8 @@ from ._trends import compute_trends, from_rollups, rollup_trends, trend_columns
 __all__ = ["InsightService"]
 
 
-class InsightService:
+class InsightService(PersonReports):
     """Answers ``/v1/query/*``, stickiness and lifecycle."""
-
-    def __init__(
-        self,
-        db: Database,
-        cache: BitmapCache | None = None,
-        persons: PersonDirectory | None = None,
-    ) -> None:
-        self.db = db
-        self.cache = cache if cache is not None else BitmapCache()
-        self.persons = persons if persons is not None else PersonDirectory(db)
-
-    def activity(self) -> contextlib.AbstractContextManager[ActivityReader]:
-        """A read transaction with the persons as of it."""
-        return read_activity(self.db, self.cache, self.persons)
 
     def trends(self, query: TrendsQuery) -> Trends:
         """``POST /v1/query/trends``."""
