@@ -88,6 +88,32 @@ def _validated(
         raise InvalidEventError("invalid event: " + "; ".join(errors), errors) from None
 
 
+def _encoded(
+    event_id: uuid.UUID, event: object, user_id: object, stamp: dt.datetime, properties: object
+) -> bytes | None:
+    """The whole event in one serializer call, or None when its properties need a closer look.
+
+    :func:`properties_bytes_ok` on the whole event can only err towards "look closer": the
+    event is bigger than its properties, has one more bracket, and valid names hold no NUL.
+    """
+    fields: dict[str, Any] = {
+        "event_id": event_id,
+        "event": event,
+        "user_id": user_id,
+        "timestamp": stamp,
+    }
+    if properties is None:
+        return _to_json(fields)
+    if type(properties) is not dict:
+        return None
+    fields["properties"] = properties
+    try:
+        data = _to_json(fields, fallback=str, inf_nan_mode="null")
+    except (pydantic_core.PydanticSerializationError, ValueError, TypeError):
+        return None
+    return data if properties_bytes_ok(data) else None
+
+
 def encode_event(
     event: str,
     user_id: str | int,
@@ -111,6 +137,28 @@ def encode_event(
         event_id = uuid7()
     if type(user_id) is int:  # the check inline: this runs on every track()
         user_id = user_id_text(user_id)
+    stamp, plain = (now, True) if timestamp is None else _utc_stamp(timestamp)
+    if plain and type(event_id) is uuid.UUID and name_ok(event) and name_ok(user_id):
+        data = _encoded(event_id, event, user_id, stamp, properties)
+        if data is not None:
+            if timestamp is not None and (message := future_error(stamp, now + MAX_FUTURE)):
+                raise InvalidEventError(message, [message])
+            return event_id, data
+    return _judged(event_id, event, user_id, timestamp, stamp, plain, properties, now)
+
+
+def _judged(
+    event_id: Any,
+    event: Any,
+    user_id: Any,
+    timestamp: dt.datetime | None,
+    stamp: Any,
+    plain: bool,
+    properties: Any,
+    now: dt.datetime,
+) -> tuple[uuid.UUID, bytes]:
+    """:func:`encode_event` for what its one-call path was unsure of: properties on their own,
+    and ``Event``'s verdict (with every field's message) where the predicates are unsure."""
     raw: bytes | None = None
     if properties is None:
         fast = True
@@ -123,7 +171,6 @@ def encode_event(
             fast = properties_bytes_ok(raw)
     else:
         fast = False  # not an object at all: let Event say so
-    stamp, plain = (now, True) if timestamp is None else _utc_stamp(timestamp)
     fast = fast and plain
     if not (fast and type(event_id) is uuid.UUID and name_ok(event) and name_ok(user_id)):
         # Judge what the server will see: properties in their JSON-safe form, as it parses them.
