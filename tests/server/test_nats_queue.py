@@ -108,7 +108,9 @@ def nats_settings(url: str, prefix: str, **overrides: object) -> Settings:
         "nats_subject_prefix": prefix,
         "retry_base_seconds": 0.05,
         "retry_attempts": 2,
-        "worker_ack_wait_seconds": 1,
+        # Long enough that a busy machine's stalled event loop does not redeliver a message the
+        # recorder has written (it counts every write); the ack_wait tests set their own.
+        "worker_ack_wait_seconds": 5,
         **overrides,
     }
     return Settings(**values)  # type: ignore[arg-type]
