@@ -74,6 +74,25 @@ def test_queries_small(tmp_path: Path, services: Services) -> None:
 
 
 @pytest.mark.integration
+def test_insights_small(tmp_path: Path, services: Services) -> None:
+    data = run(
+        "bench.insights",
+        tmp_path / "in.json",
+        "--events",
+        "20000",
+        "--users",
+        "1000",
+        "--repeat",
+        "2",
+        services=services,
+    )
+    assert {row["mode"] for row in data["insights"]} == {"postgresql", "sqlite"}
+    assert len(data["insights"]) == 22
+    assert all(row["identical"] for row in data["insights"])
+    assert data["storage"]["postgresql"]["events_table_bytes"] > 0
+
+
+@pytest.mark.integration
 def test_ingest_small(tmp_path: Path, services: Services) -> None:
     data = run(
         "bench.ingest",
