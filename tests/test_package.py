@@ -72,6 +72,7 @@ def test_import_evana_loads_no_server_or_cli_stack() -> None:
         "uvicorn",
         "pyroaring",
         "starlette",
+        "msgspec",
     ]
     code = (
         "import sys, evana, evana.schema, evana.errors, evana.client\n"
