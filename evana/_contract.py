@@ -262,6 +262,8 @@ def future_error(timestamp: dt.datetime, horizon: dt.datetime) -> str | None:
 
 #: Properties shorter than this cannot hold MAX_PROPERTIES_DEPTH + 1 nested brackets.
 _SHALLOW = 2 * (MAX_PROPERTIES_DEPTH + 1)
+#: What serialized properties show when they may hold NUL or a non-finite number.
+_SUSPECT = re.compile(rb"\\u0000|NaN|Infinity")
 
 
 def properties_bytes_ok(raw: bytes) -> bool:
@@ -286,15 +288,20 @@ def check_properties(value: Mapping[str, Any]) -> None:
         if _any_text(value, lambda text: not _utf8(text)):
             raise ValueError(SURROGATE) from None
         raise ValueError(f"{NOT_JSON} ({exc})") from None
-    if len(raw) > MAX_PROPERTIES_BYTES:
+    size = len(raw)
+    if size > MAX_PROPERTIES_BYTES:
         raise ValueError(
-            f"serialized size {len(raw)} bytes is over the {MAX_PROPERTIES_BYTES} byte limit"
+            f"serialized size {size} bytes is over the {MAX_PROPERTIES_BYTES} byte limit"
         )
     # Cheap byte tests first; the exact walks only run when one of them hints at a problem.
-    if raw.count(b"{") + raw.count(b"[") > MAX_PROPERTIES_DEPTH and (
-        _depth(value) > MAX_PROPERTIES_DEPTH
+    if (
+        size >= _SHALLOW
+        and raw.count(b"{") + raw.count(b"[") > MAX_PROPERTIES_DEPTH
+        and _depth(value) > MAX_PROPERTIES_DEPTH
     ):
         raise ValueError(TOO_DEEP)
+    if _SUSPECT.search(raw) is None:  # one scan: no NUL, NaN or Infinity can be inside
+        return
     if b"\\u0000" in raw and _any_text(value, lambda text: "\x00" in text):
         raise ValueError(NUL)
     if (b"NaN" in raw or b"Infinity" in raw) and _has_non_finite(value):
