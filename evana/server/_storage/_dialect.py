@@ -10,9 +10,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
+import json
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any, ClassVar
 
+import msgspec
 import psycopg
 import psycopg.types.json
 import pydantic_core
@@ -114,6 +116,23 @@ def json_text(value: Any) -> str:
     return pydantic_core.to_json(value, inf_nan_mode="null").decode()
 
 
+_decode_json = msgspec.json.Decoder().decode
+
+
+def json_value(data: str | bytes) -> Any:
+    """Read a stored JSON document: msgspec's compiled decoder (several times the standard
+    library's speed, which matters when an insight reads the properties of a million events),
+    and the standard library for anything it refuses (what json_text may once have written).
+
+    >>> json_value('{"plan": "pro", "n": [1, 2.5, null]}')
+    {'plan': 'pro', 'n': [1, 2.5, None]}
+    """
+    try:
+        return _decode_json(data)
+    except msgspec.DecodeError:
+        return json.loads(data)
+
+
 class Dialect:
     """The SQLite flavour; :class:`PostgresDialect` overrides what PostgreSQL does better."""
 
@@ -132,6 +151,7 @@ class Dialect:
             # One shared connection keeps an in-memory database alive across threads (tests).
             poolclass=StaticPool if memory else None,
             json_serializer=json_text,
+            json_deserializer=json_value,
         )
 
         @event.listens_for(engine, "connect")
@@ -289,8 +309,10 @@ class PostgresDialect(Dialect):
 
         @event.listens_for(engine, "connect")
         def _on_connect(dbapi_connection: Any, _record: Any) -> None:
-            # jsonb values that psycopg adapts itself (binary COPY) serialize like the API.
+            # jsonb values that psycopg adapts itself (binary COPY) serialize like the API, and
+            # jsonb read back decodes with the fast reader.
             psycopg.types.json.set_json_dumps(json_text, context=dbapi_connection)
+            psycopg.types.json.set_json_loads(json_value, context=dbapi_connection)
 
         return engine
 
