@@ -73,3 +73,34 @@ def test_trends_of_counts_and_persons_read_the_rollups_and_agree_with_raw_events
     assert [p["value"] for p in total["points"]] == [2, 2]
     assert total["total"] == 4
     assert nope["total"] == 0
+
+
+def test_a_string_filter_reads_only_the_rows_it_may_match(
+    iapi: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    plans: list[Any] = ["pro", "free", 5, ["pro"], {"plan": "pro"}, True, None, "Pro", "pro "]
+    send(iapi, [Ev("buy", f"u{n}", day(2), {"plan": p}) for n, p in enumerate(plans)])
+    send(iapi, [Ev("buy", "u_np", day(2)), Ev("view", "u_v", day(2), {"plan": "pro"})])
+    read: list[int] = []
+    load = _activity.load_event_rows
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        rows = load(*args, **kwargs)
+        read.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(_activity, "load_event_rows", counting)
+    body: dict[str, Any] = {"since": "2026-11-02", "until": "2026-11-02"}
+    pro = [{"key": "plan", "op": "eq", "value": "pro"}]
+    got = query(iapi, "trends", {**body, "series": [{"event": "buy", "where": pro}]})
+    assert got["results"][0]["total"] == 1
+    either = [{"key": "plan", "op": "in", "value": ["pro", "free"]}]
+    got = query(iapi, "trends", {**body, "series": [{"event": "buy", "where": either}]})
+    assert got["results"][0]["total"] == 2
+    steps = [{"event": "buy", "where": pro}, {"event": "view", "where": pro}]
+    assert query(iapi, "funnel", {**body, "steps": steps})["steps"][0]["users"] == 1
+    numbers = [{"key": "plan", "op": "eq", "value": 5}]
+    got = query(iapi, "trends", {**body, "series": [{"event": "buy", "where": numbers}]})
+    assert got["results"][0]["total"] == 1
+    # The database handed over the matching rows only, except for a number (read in full).
+    assert read == [1, 2, 2, len(plans) + 1]

@@ -22,10 +22,11 @@ from evana.server._storage import (
     PersonDirectory,
     PersonMap,
     RollupReader,
+    Wanted,
     load_event_rows,
 )
 
-from ._filters import needs_event_properties
+from ._filters import needs_event_properties, wanted_rows
 from ._frame import Frame
 
 __all__ = ["ActivityReader", "PersonReports", "read_activity"]
@@ -65,8 +66,14 @@ class ActivityReader:
         where: Sequence[Filter],
         *,
         with_properties: bool = False,
+        wanted: Sequence[Wanted] | None = None,
     ) -> Frame:
-        """The raw events of [start, end] (of ``names`` when given) as a :class:`Frame`."""
+        """The raw events of [start, end] (of ``names`` when given) as a :class:`Frame`.
+
+        Only rows that may pass ``where`` are read (or those ``wanted`` names, when given).
+        """
+        if wanted is None and where:
+            wanted = wanted_rows([(n, where) for n in names] if names else [(None, where)])
         rows = load_event_rows(
             self.conn,
             self.dialect,
@@ -74,6 +81,7 @@ class ActivityReader:
             end,
             names,
             with_properties=with_properties or needs_event_properties(where),
+            wanted=wanted,
         )
         return Frame(rows, self.persons)
 

@@ -9,17 +9,25 @@ strings only, case-sensitively; a missing or null property matches ``neq``, ``no
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 from pydantic import TypeAdapter, ValidationError
 
 from evana.errors import InvalidRequestError
 from evana.insights import Filter
+from evana.server._storage import Wanted
 
 from ._values import PERSON_PREFIX, is_number, json_equal, lookup
 
-__all__ = ["Predicate", "compile_where", "needs_event_properties", "parse_where"]
+__all__ = [
+    "Predicate",
+    "compile_where",
+    "needs_event_properties",
+    "parse_where",
+    "string_matches",
+    "wanted_rows",
+]
 
 #: ``predicate(event_properties, person_properties) -> bool``.
 Predicate = Callable[[Any, "dict[str, Any] | None"], bool]
@@ -103,3 +111,41 @@ def compile_where(where: Sequence[Filter]) -> Predicate | None:
         return all(test(lookup(key, properties, person)) for key, test in tests)
 
     return predicate
+
+
+def string_matches(where: Sequence[Filter]) -> list[tuple[str, list[str]]]:
+    """The filters a database can pre-filter rows by: ``eq`` or ``in`` of strings on an event
+    property, as (key, values). Every other filter is left to the exact test alone.
+
+    >>> string_matches([Filter(key="plan", op="eq", value="pro"),
+    ...     Filter(key="n", op="eq", value=5), Filter(key="person.plan", op="eq", value="pro")])
+    [('plan', ['pro'])]
+    """
+    out = []
+    for f in where:
+        if f.key.startswith(PERSON_PREFIX) or '"' in f.key or "\\" in f.key:
+            continue
+        if f.op == "eq" and isinstance(f.value, str):
+            out.append((f.key, [f.value]))
+        elif f.op == "in" and f.value and all(isinstance(v, str) for v in f.value):
+            out.append((f.key, list(f.value)))
+    return out
+
+
+def wanted_rows(parts: Iterable[tuple[str | None, Sequence[Filter]]]) -> list[Wanted] | None:
+    """The rows any of ``parts`` (an event name, None for any, and its filters) can use, for
+    the database to skip the others; None when some part can use every row, or when no filter
+    narrows anything (the event names alone are already selected).
+
+    >>> wanted_rows([("buy", [Filter(key="plan", op="eq", value="pro")]), ("view", [])])
+    [('buy', [('plan', ['pro'])]), ('view', [])]
+    >>> wanted_rows([(None, [])]) is None
+    True
+    """
+    out: list[Wanted] = []
+    for name, where in parts:
+        matches = string_matches(where)
+        if name is None and not matches:
+            return None
+        out.append((name, matches))
+    return out if any(matches for _, matches in out) else None

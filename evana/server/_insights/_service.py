@@ -17,6 +17,7 @@ from evana.insights import (
 from evana.schema import Period
 
 from ._activity import PersonReports
+from ._filters import wanted_rows
 from ._funnels import funnel_columns, run_funnel
 from ._lifecycle import lifecycle
 from ._periods import check_range
@@ -36,7 +37,10 @@ class InsightService(PersonReports):
         with self.activity() as reader:
             if from_rollups(query):
                 return rollup_trends(query, reader)
-            frame = reader.frame(query.since, query.until, names, (), with_properties=reads)
+            wanted = wanted_rows((s.event, s.where) for s in query.series)
+            frame = reader.frame(
+                query.since, query.until, names, (), with_properties=reads, wanted=wanted
+            )
         return compute_trends(query, frame)
 
     def funnel(self, query: FunnelQuery) -> FunnelResult:
@@ -44,7 +48,10 @@ class InsightService(PersonReports):
         check_range(query.since, query.until)
         names, reads = funnel_columns(query)
         with self.activity() as reader:
-            frame = reader.frame(query.since, query.until, names, (), with_properties=reads)
+            wanted = wanted_rows((step.event, step.where) for step in query.steps)
+            frame = reader.frame(
+                query.since, query.until, names, (), with_properties=reads, wanted=wanted
+            )
         return run_funnel(query, frame)
 
     def stickiness(

@@ -7,7 +7,7 @@ from ._database import Database
 from ._dialect import classify_error, is_database_error
 from ._erasure import Erasure, erase_user, user_events
 from ._events import EventStore, WriteResult
-from ._insight_rows import EventRows, load_event_rows
+from ._insight_rows import EventRows, Wanted, load_event_rows
 from ._keys import KeyRecord, KeyRepository
 from ._migrate import current_revision, head_revision, upgrade
 from ._persons import PersonDirectory, PersonMap, PersonRecord, read_person
@@ -30,6 +30,7 @@ __all__ = [
     "PersonMap",
     "PersonRecord",
     "RollupReader",
+    "Wanted",
     "WriteResult",
     "classify_error",
     "compact",

@@ -32,10 +32,13 @@ from sqlalchemy import (
     extract,
     func,
     insert,
+    or_,
     select,
     text,
+    type_coerce,
 )
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.pool import StaticPool
 
 from evana.errors import PermanentStorageError, StorageError, TransientStorageError
@@ -246,6 +249,17 @@ class Dialect:
         """Take a key's rewrite lock if free (never waits); False when another holds it."""
         return True
 
+    def property_is(
+        self, column: ColumnElement[Any], key: str, values: Sequence[str]
+    ) -> ColumnElement[bool]:
+        """Rows whose top-level property ``key`` may be one of the strings ``values``.
+
+        A pre-filter for the exact test in Python: it may keep rows the test refuses, never
+        drop one it accepts. ``key`` holds no ``"`` or backslash (the caller checks).
+        """
+        extracted = func.json_extract(column, f'$."{key}"')
+        return or_(*(extracted == value for value in values))
+
     def epoch_micros(self, column: ColumnElement[Any]) -> ColumnElement[int]:
         """A timestamp column as exact microseconds since 1970 (UTC), computed by the database:
         reading integers is several times cheaper than building a datetime per row.
@@ -422,6 +436,13 @@ class PostgresDialect(Dialect):
 
     def epoch_micros(self, column: ColumnElement[Any]) -> ColumnElement[int]:
         return cast(extract("epoch", column) * 1_000_000, BigInteger)
+
+    def property_is(
+        self, column: ColumnElement[Any], key: str, values: Sequence[str]
+    ) -> ColumnElement[bool]:
+        # jsonb containment: {"plan": "pro"} is contained exactly when plan is the string "pro".
+        document = type_coerce(column, JSONB)
+        return or_(*(document.contains({key: value}) for value in values))
 
     def lock_persons(self, conn: Connection) -> None:
         # One lock for every merge: links are rare next to events, and two merges of

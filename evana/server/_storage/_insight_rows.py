@@ -13,14 +13,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import Connection, select
+from sqlalchemy import ColumnElement, Connection, and_, or_, select, true
 
 from ._tables import PERSON_EVENTS, events, users
 
 if TYPE_CHECKING:
     from ._dialect import Dialect
 
-__all__ = ["EventRows", "load_event_rows"]
+__all__ = ["EventRows", "Wanted", "load_event_rows"]
+
+#: Rows a query can use: of an event name (None: any), whose string properties may equal one of
+#: the values given per key. A pre-filter only; the query's own test still decides each row.
+Wanted = tuple[str | None, Sequence[tuple[str, Sequence[str]]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,9 +61,14 @@ def load_event_rows(
     names: Sequence[str] | None = None,
     *,
     with_properties: bool = False,
+    wanted: Sequence[Wanted] | None = None,
 ) -> EventRows:
     """Activity events of the UTC days [since, until] (``since`` None: from the first one), of
     ``names`` only when given; person operations are never activity, so never returned.
+
+    ``wanted``, when given, lets the database skip rows no part of the query can use (any of
+    its entries may hold), so that a filter on a property reads the rows it matches rather than
+    every event of the name.
 
     >>> from evana.server._storage import Database, create_schema
     >>> db = Database("sqlite://"); create_schema(db)
@@ -76,12 +85,14 @@ def load_event_rows(
     if since is not None:
         stmt = stmt.where(events.c.timestamp >= _midnight(since))
     if names is not None:
-        wanted = sorted(set(names) - PERSON_EVENTS)
-        if not wanted:
+        chosen = sorted(set(names) - PERSON_EVENTS)
+        if not chosen:
             return _empty(with_properties)
-        stmt = stmt.where(events.c.event.in_(wanted))
+        stmt = stmt.where(events.c.event.in_(chosen))
     else:
         stmt = stmt.where(events.c.event.not_in(sorted(PERSON_EVENTS)))
+    if wanted:
+        stmt = stmt.where(or_(*(_wanted(dialect, entry) for entry in wanted)))
     # One fetch of all rows, then columns: iterating a result row by row costs a driver call
     # per row, most of the time of a large read.
     found = conn.execute(stmt).all()
@@ -97,6 +108,13 @@ def load_event_rows(
         names=list(code_of),
         properties=list(columns_of[3]) if with_properties else None,
     )
+
+
+def _wanted(dialect: Dialect, entry: Wanted) -> ColumnElement[bool]:
+    name, matches = entry
+    parts = [] if name is None else [events.c.event == name]
+    parts += [dialect.property_is(events.c.properties, key, values) for key, values in matches]
+    return and_(*parts) if parts else true()
 
 
 def _empty(with_properties: bool) -> EventRows:
