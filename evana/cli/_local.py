@@ -169,6 +169,7 @@ def _writer_main(url: str, inbox: Connection, outbox: Connection) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's: it closes the pipe
     import pydantic_core
 
+    from evana._heap import settle_heap
     from evana.errors import StorageError
     from evana.server._storage import Database, EventStore
 
@@ -179,6 +180,7 @@ def _writer_main(url: str, inbox: Connection, outbox: Connection) -> None:
         if problem:
             return
         store = EventStore(db)
+        settle_heap()
         while True:
             try:
                 blob, others = inbox.recv()

@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from evana._heap import settle_heap
 from evana._version import __version__
 
 from ._config import load_settings
@@ -97,6 +98,7 @@ def serve(
         log_level=log_level,
         proxy_headers=True,
     )
+    settle_heap()
     Server(config).run(sockets=[listener])
 
 

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from evana._heap import settle_heap
 from evana._version import __version__
 
 from ._config import load_settings
@@ -101,6 +102,7 @@ def worker(
         f" {settings.nats_servers}, concurrency {settings.worker_concurrency}",
         soft_wrap=True,
     )
+    settle_heap()
     asyncio.run(Worker(settings).run())
 
 

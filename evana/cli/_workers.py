@@ -15,6 +15,7 @@ import os
 import socket
 from typing import TYPE_CHECKING
 
+from evana._heap import settle_heap
 from evana._settings import Settings
 
 if TYPE_CHECKING:
@@ -32,7 +33,9 @@ def create_worker_app() -> FastAPI:
     from evana.server._logging import configure_logging
 
     configure_logging(os.environ.get(_LOG_LEVEL, "info"))
-    return create_app(Settings())
+    app = create_app(Settings())
+    settle_heap()
+    return app
 
 
 def run_workers(

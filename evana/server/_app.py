@@ -18,7 +18,6 @@ from ._analytics import AnalyticsService
 from ._auth import require
 from ._dashboard import install as install_dashboard
 from ._errors import install_error_handlers
-from ._heap import settle_heap
 from ._ingest import IngestService
 from ._insights import InsightService
 from ._keys import CreatedKey, KeyService
@@ -140,7 +139,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[dict[str, AppState]]:
         install_redaction()  # now: uvicorn (or the host app) has configured logging by then
         state = await _start(settings)
-        settle_heap()
         watching = asyncio.create_task(state.readiness.watch())
         try:
             yield {"evana": state}

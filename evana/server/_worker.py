@@ -18,7 +18,6 @@ from wsgiref.simple_server import WSGIServer
 from evana._settings import Settings, metrics_ports
 from evana.errors import ConfigurationError, QueueError
 
-from ._heap import settle_heap
 from ._logging import quote
 from ._metrics import Metrics
 from ._queue import NatsQueue
@@ -71,7 +70,6 @@ class Worker:
             writers = [BatchWriter(store) for _ in range(self.concurrency)]
             queue = NatsQueue(self.settings, metrics=self.metrics, consumers=self.concurrency)
             await queue.start()
-            settle_heap()
             try:
                 await self._consume(queue, MeteredWriter(writers, self.metrics), store)
             finally:

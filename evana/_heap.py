@@ -1,4 +1,9 @@
-"""The garbage collector's view of a long-running server process."""
+"""The garbage collector's view of a long-running process that evana owns.
+
+Called by the commands that start one (``evana serve``, each ``--workers`` process,
+``evana worker``, the local backfill's writer), never by ``create_app`` or a library call: a
+host application's heap, or a test run's, is not evana's to freeze.
+"""
 
 from __future__ import annotations
 
