@@ -65,6 +65,39 @@ def _union_between(
     return parts[0] if len(parts) == 1 else BitMap.union(*parts)
 
 
+def _window_counts(bitmaps: Sequence[AbstractBitMap], window: int) -> list[int]:
+    """For each index, the distinct members of the ``window`` bitmaps ending there (fewer at
+    the start of the sequence).
+
+    Unioning each window anew costs ``window`` unions a day. Cut the sequence into blocks of
+    ``window``: every window is a suffix of one block and a prefix of the next (or a prefix of
+    one), so running unions through each block, forwards and backwards, and one union
+    cardinality a day give the same counts in about three bitmap operations a day, whatever
+    the window.
+
+    >>> bms = [BitMap([1]), BitMap([2]), BitMap([1]), BitMap([3]), BitMap()]
+    >>> _window_counts(bms, 2)
+    [1, 2, 2, 2, 1]
+    """
+    if window == 1:
+        return [len(bm) for bm in bitmaps]
+    prefix: list[AbstractBitMap] = []
+    for i, bm in enumerate(bitmaps):
+        prefix.append(bm if i % window == 0 else prefix[i - 1] | bm)
+    suffix: list[AbstractBitMap] = list(bitmaps)
+    for i in range(len(bitmaps) - 2, -1, -1):
+        if (i + 1) % window:
+            suffix[i] = bitmaps[i] | suffix[i + 1]
+    counts = []
+    for end in range(len(bitmaps)):
+        start = max(0, end - window + 1)
+        if start % window == 0:  # the window lies in one block
+            counts.append(len(prefix[end]))
+        else:
+            counts.append(suffix[start].union_cardinality(prefix[end]))
+    return counts
+
+
 class AnalyticsService(PersonReports):
     """Answers the stats endpoints from the rollups (from raw events when ``where`` filters)."""
 
@@ -77,13 +110,13 @@ class AnalyticsService(PersonReports):
         first = days_before(since, window - 1)
         with self.activity() as reader:
             by_day = reader.by_day(None, first, until, where)
-        series = []
-        for day in _days(since, until):
-            if window == 1:
-                users = len(by_day.get(day, _EMPTY))
-            else:
-                users = len(_union_between(by_day, days_before(day, window - 1), day))
-            series.append(DayValue(date=day, users=users))
+        counts = _window_counts([by_day.get(day, _EMPTY) for day in _days(first, until)], window)
+        # The last days' counts are [since, until]'s; the ones before are the lead-in.
+        wanted = list(_days(since, until))
+        series = [
+            DayValue(date=day, users=users)
+            for day, users in zip(wanted, counts[len(counts) - len(wanted) :], strict=True)
+        ]
         return ActiveUsers(since=since, until=until, series=series)
 
     def top_events(
