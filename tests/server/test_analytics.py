@@ -8,6 +8,7 @@ import random
 import uuid
 from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import text
@@ -15,7 +16,7 @@ from sqlalchemy import text
 from evana.schema import derive_event_id
 from evana.server._analytics import AnalyticsService
 from evana.server._batch import NormalizedEvent
-from evana.server._storage import Database, EventStore, create_schema
+from evana.server._storage import Database, EventStore, create_schema, settle
 from tests import reference as ref
 
 BASE = dt.datetime(2026, 10, 1, tzinfo=dt.UTC)
@@ -123,6 +124,37 @@ def test_reports_match_the_reference(
     with empty_database(db_url) as db:
         write_messily(EventStore(db), events, random.Random(seed))
         check_all_reports(AnalyticsService(db), events, data)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_warm_service_sees_late_events_and_merges(db_url: str, seed: int) -> None:
+    """One service (one bitmap cache, with the unions of settled days it keeps) asked again
+    after late events on old days and after a compaction answers like the reference."""
+    rnd = random.Random(seed)
+
+    def some(count: int, days: int) -> list[tuple[str, int, int, dt.timezone, bool]]:
+        return [
+            (rnd.choice(NAMES), rnd.randrange(40), rnd.randrange(days * 24 * 60), dt.UTC, True)
+            for _ in range(count)
+        ]
+
+    early, late = to_events(some(400, 40)), to_events(some(60, 40))
+    since, until = BASE.date(), (BASE + dt.timedelta(days=39)).date()
+    dump = lambda model: model.model_dump(mode="json")  # noqa: E731
+    with empty_database(db_url) as db:
+        service = AnalyticsService(db)
+        seen: list[NormalizedEvent] = []
+        for batch in (early, early[:0], late, None):
+            if batch is None:
+                settle(db, until + dt.timedelta(days=1))
+            else:
+                write_messily(EventStore(db), batch, rnd)
+                seen += batch
+            reference = [ref.Ev(e.event, e.user_id, e.timestamp) for e in seen]
+            for start in (since, since + dt.timedelta(days=9)):
+                assert dump(service.top_events(start, until, 4)) == ref.top(
+                    reference, start, until, 4
+                )
 
 
 def test_retention_worked_example() -> None:

@@ -3,7 +3,8 @@
 Rollup rows are immutable: a write inserts new rows and a compaction deletes rows and inserts
 the merged one under a new id (ids are never reused, on either dialect). So a bitmap cached
 under its row id can never go stale, and a report whose rows are all cached reads only ids,
-days and names from the database — never the bitmaps again.
+days and names from the database — never the bitmaps again. For the same reason the union of
+a set of rows, cached under their ids, never goes stale either.
 """
 
 from __future__ import annotations
@@ -39,7 +40,10 @@ class BitmapCache:
 
     def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
-        self._items: OrderedDict[int, tuple[FrozenBitMap, int, Hashable]] = OrderedDict()
+        # Keyed by a row id, or by the sorted row ids of a union (whose rollup key is None).
+        self._items: OrderedDict[int | tuple[int, ...], tuple[FrozenBitMap, int, Hashable]] = (
+            OrderedDict()
+        )
         self._ids_by_key: dict[Hashable, set[int]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
@@ -68,6 +72,36 @@ class BitmapCache:
             while self._bytes > self.max_bytes:
                 self._drop(next(iter(self._items)))
 
+    def get_union(self, ids: tuple[int, ...]) -> FrozenBitMap | None:
+        """The cached union of the rows ``ids`` (sorted), if any.
+
+        >>> cache = BitmapCache()
+        >>> cache.put_union((3, 7), FrozenBitMap([1, 5]))
+        >>> cache.get_union((3, 7)), cache.get_union((3,))
+        (FrozenBitMap([1, 5]), None)
+        """
+        with self._lock:
+            item = self._items.get(ids)
+            if item is None:
+                return None
+            self._items.move_to_end(ids)
+            return item[0]
+
+    def put_union(self, ids: tuple[int, ...], bitmap: FrozenBitMap) -> None:
+        """Remember the union of the rows ``ids`` (sorted). It is never dropped by
+        :meth:`retain`: once one of its rows is merged away no report asks for it again, and
+        it ages out of the LRU."""
+        size = bitmap.__sizeof__()
+        if size > self.max_bytes:
+            return
+        with self._lock:
+            if ids in self._items:
+                return
+            self._items[ids] = (bitmap, size, None)
+            self._bytes += size
+            while self._bytes > self.max_bytes:
+                self._drop(next(iter(self._items)))
+
     def retain(self, live: Mapping[Hashable, Collection[int]]) -> None:
         """Forget cached rows of these keys that are not among their live row ids."""
         with self._lock:
@@ -75,9 +109,11 @@ class BitmapCache:
                 for row_id in self._ids_by_key.get(key, set()).difference(ids):
                     self._drop(row_id)
 
-    def _drop(self, row_id: int) -> None:
+    def _drop(self, row_id: int | tuple[int, ...]) -> None:
         _, size, key = self._items.pop(row_id)
         self._bytes -= size
+        if key is None:  # a union
+            return
         ids = self._ids_by_key[key]
         ids.discard(row_id)
         if not ids:

@@ -12,7 +12,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from pyroaring import AbstractBitMap, BitMap
+from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 from sqlalchemy import Connection, Select, func, select
 
 from ._bitmaps import BitmapCache, load_bitmaps
@@ -101,14 +101,36 @@ class RollupReader:
         self.cache = cache
 
     def _bitmaps_by(self, stmt: Select[Any], by: str) -> dict[Any, AbstractBitMap]:
-        """Union the bitmaps of the statement's (id, day, event) rows per day or per event."""
-        rows = self.conn.execute(stmt).all()
-        keyed = [(row_id, (day, name)) for row_id, day, name in rows]
-        bitmaps = load_bitmaps(self.conn, self.dialect, keyed, self.cache)
-        parts: defaultdict[Any, list[AbstractBitMap]] = defaultdict(list)
-        for row_id, (day, name) in keyed:
-            parts[day if by == "day" else name].append(bitmaps[row_id])
-        return {group: _union(found) for group, found in parts.items()}
+        """Union the bitmaps of the statement's (id, day, event) rows per day or per event.
+
+        A group of many days (per event) is the union of its settled days, cached under their
+        row ids, and of its last two days, which writes and compaction still change: a report
+        asked again unions two or three bitmaps instead of one a day.
+        """
+        groups: defaultdict[Any, list[tuple[int, Key]]] = defaultdict(list)
+        for row_id, day, name in self.conn.execute(stmt):
+            groups[day if by == "day" else name].append((row_id, (day, name)))
+        plans: dict[Any, tuple[tuple[int, ...], FrozenBitMap | None]] = {}
+        needed: list[tuple[int, Key]] = []
+        for group, rows in groups.items():
+            old = _settled(rows) if self.cache is not None else ()
+            base = self.cache.get_union(old) if self.cache is not None and old else None
+            plans[group] = (old, base)
+            # All of a key's rows or none, as load_bitmaps needs: they share a day, and a day
+            # is settled or not.
+            skip = set(old)
+            needed += rows if base is None else [row for row in rows if row[0] not in skip]
+        bitmaps = load_bitmaps(self.conn, self.dialect, needed, self.cache)
+        out: dict[Any, AbstractBitMap] = {}
+        for group, rows in groups.items():
+            old, base = plans[group]
+            if old and base is None and self.cache is not None:
+                base = FrozenBitMap(_union([bitmaps[row_id] for row_id in old]))
+                self.cache.put_union(old, base)
+            skip = set(old)
+            rest: list[AbstractBitMap] = [bitmaps[i] for i, _ in rows if i not in skip]
+            out[group] = _union(rest if base is None else [base, *rest])
+        return out
 
     def users_by_day(
         self, event: str, start: dt.date | None, end: dt.date
@@ -156,6 +178,14 @@ class RollupReader:
             rollups.c.day.between(start, end), rollups.c.event.in_(names)
         )
         return self._bitmaps_by(stmt, "event")
+
+
+def _settled(rows: list[tuple[int, Key]]) -> tuple[int, ...]:
+    """The sorted ids of the rows dated two days or more before the group's last day, when
+    they are several (a union worth keeping)."""
+    last = max(day for _, (day, _) in rows)
+    old = tuple(sorted(row_id for row_id, (day, _) in rows if (last - day).days >= 2))
+    return old if len(old) > 1 else ()
 
 
 def _union(bitmaps: list[AbstractBitMap]) -> AbstractBitMap:
