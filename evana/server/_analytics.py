@@ -169,11 +169,12 @@ class AnalyticsService(PersonReports):
         with self.activity() as reader:
             # A person's first event may lie long before `since`: read the basis from the start.
             first = None if type == "first_time" else starts[0]
-            basis = reader.by_day(start_event, first, until, where)
             if start_event is None and return_event is None:
-                activity = basis
+                basis = activity = reader.by_day(None, first, until, where)
             else:
-                activity = reader.by_day(return_event, starts[0], until, where)
+                basis, activity = reader.by_day_of(
+                    [(start_event, first), (return_event, starts[0])], until, where
+                )
 
         ends = [*(days_before(start, 1) for start in starts[1:]), until]
         active = [_union_between(activity, s, e) for s, e in zip(starts, ends, strict=True)]

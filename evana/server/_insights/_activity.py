@@ -58,6 +58,20 @@ class ActivityReader:
         frame = self.frame(start, end, None if event is None else [event], where)
         return frame.persons_by_day(frame.select(event, where))
 
+    def by_day_of(
+        self,
+        reads: Sequence[tuple[str | None, dt.date | None]],
+        end: dt.date,
+        where: Sequence[Filter] = (),
+    ) -> list[dict[dt.date, AbstractBitMap]]:
+        """:meth:`by_day` of each (event, start), from the rollups in one query."""
+        if where:
+            return [self.by_day(event, start, end, where) for event, start in reads]
+        found = self.rollups.users_by_day_of(
+            [(event or ALL_EVENTS, start) for event, start in reads], end
+        )
+        return [{day: self.persons.translate(bm) for day, bm in by_day.items()} for by_day in found]
+
     def frame(
         self,
         start: dt.date | None,

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
-from sqlalchemy import Connection, Select, func, select
+from sqlalchemy import Connection, Select, and_, func, or_, select
 
 from ._bitmaps import BitmapCache, load_bitmaps
 from ._tables import ALL_EVENTS, PERSON_EVENTS, rollups
@@ -101,7 +101,8 @@ class RollupReader:
         self.cache = cache
 
     def _bitmaps_by(self, stmt: Select[Any], by: str) -> dict[Any, AbstractBitMap]:
-        """Union the bitmaps of the statement's (id, day, event) rows per day or per event.
+        """Union the bitmaps of the statement's (id, day, event) rows per day, per event or per
+        (day, event) key (``by``: "day", "event" or "key").
 
         A group of many days (per event) is the union of its settled days, cached under their
         row ids, and of its last two days, which writes and compaction still change: a report
@@ -109,7 +110,8 @@ class RollupReader:
         """
         groups: defaultdict[Any, list[tuple[int, Key]]] = defaultdict(list)
         for row_id, day, name in self.conn.execute(stmt):
-            groups[day if by == "day" else name].append((row_id, (day, name)))
+            key = (day, name)
+            groups[day if by == "day" else name if by == "event" else key].append((row_id, key))
         plans: dict[Any, tuple[tuple[int, ...], FrozenBitMap | None]] = {}
         needed: list[tuple[int, Key]] = []
         for group, rows in groups.items():
@@ -136,12 +138,33 @@ class RollupReader:
         self, event: str, start: dt.date | None, end: dt.date
     ) -> dict[dt.date, AbstractBitMap]:
         """Users of ``event`` (``ALL_EVENTS``: any) on each day of [start, end] that has some."""
+        return self.users_by_day_of([(event, start)], end)[0]
+
+    def users_by_day_of(
+        self, reads: Sequence[tuple[str, dt.date | None]], end: dt.date
+    ) -> list[dict[dt.date, AbstractBitMap]]:
+        """:meth:`users_by_day` of each (event, start), in one query: a report that needs two
+        events (retention's start and return events) waits for the database once."""
+        earliest: dict[str, dt.date | None] = {}
+        for event, start in reads:
+            known = earliest.get(event, start)
+            earliest[event] = None if start is None or known is None else min(start, known)
+        wanted = []
+        for event, start in earliest.items():
+            cond = rollups.c.event == event
+            wanted.append(cond if start is None else and_(cond, rollups.c.day >= start))
         stmt = select(rollups.c.id, rollups.c.day, rollups.c.event).where(
-            rollups.c.event == event, rollups.c.day <= end
+            rollups.c.day <= end, or_(*wanted)
         )
-        if start is not None:
-            stmt = stmt.where(rollups.c.day >= start)
-        return self._bitmaps_by(stmt, "day")
+        found = self._bitmaps_by(stmt, "key")
+        out = []
+        for event, start in reads:
+            by_day: dict[dt.date, AbstractBitMap] = {}
+            for (day, name), bitmap in found.items():
+                if name == event and (start is None or day >= start):
+                    by_day[day] = bitmap
+            out.append(dict(sorted(by_day.items())))
+        return out
 
     def top_events(self, start: dt.date, end: dt.date, limit: int) -> list[tuple[str, int]]:
         """The ``limit`` event names with most events in [start, end], by count desc then name.
@@ -183,6 +206,8 @@ class RollupReader:
 def _settled(rows: list[tuple[int, Key]]) -> tuple[int, ...]:
     """The sorted ids of the rows dated two days or more before the group's last day, when
     they are several (a union worth keeping)."""
+    if len(rows) < 3:  # several settled rows and a last day's
+        return ()
     last = max(day for _, (day, _) in rows)
     old = tuple(sorted(row_id for row_id, (day, _) in rows if (last - day).days >= 2))
     return old if len(old) > 1 else ()
