@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from pyroaring import AbstractBitMap, BitMap
+from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
 from sqlalchemy import Connection, bindparam, delete, func, select, update
 
 from evana.schema import MAX_NAME_LENGTH
@@ -83,15 +83,18 @@ class PersonMap:
             self._lookup[keys] = values
         self._properties = None if properties is None else dict(properties)
         self._load_properties = load_properties
+        self._translated = _Translated()
 
     def with_properties(self, load: Any) -> PersonMap:
-        """This map (sharing its arrays), its ``properties`` read by ``load()`` on first use."""
+        """This map (sharing its arrays and translations), its ``properties`` read by
+        ``load()`` on first use."""
         view = object.__new__(PersonMap)
         view.merged = self.merged
         view._merged_bitmap = self._merged_bitmap
         view._lookup = self._lookup
         view._properties = None
         view._load_properties = load
+        view._translated = self._translated
         return view
 
     @property
@@ -116,18 +119,59 @@ class PersonMap:
         return out
 
     def translate(self, bitmap: AbstractBitMap) -> AbstractBitMap:
-        """The persons of a set of uids (each person once, as its number)."""
+        """The persons of a set of uids (each person once, as its number).
+
+        A frozen bitmap (a cached rollup row, or a cached union) is translated once per map:
+        the map is replaced when persons change, and the frozen bitmap never does.
+        """
         if not self.merged:
             return bitmap
+        frozen = isinstance(bitmap, FrozenBitMap)
+        if frozen and (known := self._translated.get(bitmap)) is not None:
+            return known
         moved = bitmap & self._merged_bitmap
-        if not moved:
-            return bitmap
-        members = np.frombuffer(moved.to_array(), dtype=np.uint32)
-        return (bitmap - moved) | BitMap(self._lookup[members])
+        if moved:
+            members = np.frombuffer(moved.to_array(), dtype=np.uint32)
+            persons = (bitmap - moved) | BitMap(self._lookup[members])
+        else:
+            persons = bitmap
+        if frozen:
+            self._translated.put(bitmap, FrozenBitMap(persons))
+        return persons
 
     def persons(self, uids: Iterable[int]) -> set[int]:
         """The distinct persons of some uids."""
         return {self.canonical(uid) for uid in uids}
+
+
+class _Translated:
+    """Frozen bitmaps of uids and their persons under one map, by identity, bounded in bytes.
+
+    Holding the source bitmap keeps its ``id`` from being reused while the entry lives; the
+    oldest entries go first (the map itself goes at the next merge or erasure).
+    """
+
+    MAX_BYTES = 64 * 1024 * 1024
+
+    def __init__(self) -> None:
+        self._items: dict[int, tuple[AbstractBitMap, FrozenBitMap, int]] = {}
+        self._bytes = 0
+        self._lock = threading.Lock()
+
+    def get(self, source: AbstractBitMap) -> FrozenBitMap | None:
+        item = self._items.get(id(source))
+        return item[1] if item is not None and item[0] is source else None
+
+    def put(self, source: AbstractBitMap, persons: FrozenBitMap) -> None:
+        size = persons.__sizeof__()
+        with self._lock:
+            if id(source) in self._items:
+                return
+            self._items[id(source)] = (source, persons, size)
+            self._bytes += size
+            while self._bytes > self.MAX_BYTES:
+                _, _, dropped = self._items.pop(next(iter(self._items)))
+                self._bytes -= dropped
 
 
 class PersonDirectory:
