@@ -69,7 +69,7 @@ def test_queries_small(tmp_path: Path, services: Services) -> None:
         services=services,
     )
     assert {row["mode"] for row in data["reports"]} == {"postgresql", "sqlite"}
-    assert len(data["reports"]) == 20
+    assert len(data["reports"]) == 36  # 18 reports (10 over recent days, 8 over all) a mode
     assert all(row["identical"] for row in data["reports"])
 
 
