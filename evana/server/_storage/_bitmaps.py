@@ -11,16 +11,21 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Hashable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
+from typing import Protocol
 
 from pyroaring import FrozenBitMap
 from sqlalchemy import Connection
 
-if TYPE_CHECKING:
-    from ._dialect import Dialect
+__all__ = ["BitmapCache", "BitmapSource", "load_bitmaps"]
 
-__all__ = ["BitmapCache", "load_bitmaps"]
+
+class BitmapSource(Protocol):
+    """Where serialized bitmaps of rollup rows come from: a database dialect (``Dialect``)."""
+
+    def fetch_bitmaps(self, conn: Connection, ids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+        """``(id, serialized bitmap)`` of rollup rows ``ids``, in the current transaction."""
+        ...
 
 
 class BitmapCache:
@@ -125,7 +130,7 @@ class BitmapCache:
 
 def load_bitmaps(
     conn: Connection,
-    dialect: Dialect,
+    dialect: BitmapSource,
     rows: Sequence[tuple[int, Hashable]],
     cache: BitmapCache | None,
 ) -> dict[int, FrozenBitMap]:

@@ -10,16 +10,13 @@ from __future__ import annotations
 import datetime as dt
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
-from sqlalchemy import Connection, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
 
-from ._bitmaps import BitmapCache, load_bitmaps
+from ._bitmaps import BitmapCache, BitmapSource, load_bitmaps
 from ._tables import ALL_EVENTS, PERSON_EVENTS, rollups
-
-if TYPE_CHECKING:
-    from ._dialect import Dialect
 
 __all__ = [
     "Delta",
@@ -35,6 +32,19 @@ __all__ = [
 Key = tuple[dt.date, str]
 #: A rollup row as appended: (day, event, events, users as a serialized roaring bitmap).
 RollupRow = tuple[dt.date, str, int, bytes]
+
+
+class RollupStore(BitmapSource, Protocol):
+    """What the rollups need of a database dialect (``Dialect``), named here so that this module
+    does not import the dialects (which import it)."""
+
+    def append_rollups(self, conn: Connection, rows: Sequence[RollupRow]) -> None:
+        """Insert rollup rows (day, event, events, users bitmap); ids come from the table."""
+        ...
+
+    def by_code_point(self, column: ColumnElement[str]) -> ColumnElement[str]:
+        """``column`` for an ORDER BY by code point, whatever the database's locale."""
+        ...
 
 
 class Delta:
@@ -78,7 +88,7 @@ def inserted_events(deltas: dict[Key, Delta]) -> int:
     )
 
 
-def write_deltas(conn: Connection, dialect: Dialect, deltas: dict[Key, Delta]) -> None:
+def write_deltas(conn: Connection, dialect: RollupStore, deltas: dict[Key, Delta]) -> None:
     """Append one rollup row per key (person operations' keys are skipped: see
     :func:`build_deltas`)."""
     dialect.append_rollups(
@@ -94,7 +104,7 @@ class RollupReader:
     """Reads of the rollups that reports are made from, within one read transaction."""
 
     def __init__(
-        self, conn: Connection, dialect: Dialect, cache: BitmapCache | None = None
+        self, conn: Connection, dialect: RollupStore, cache: BitmapCache | None = None
     ) -> None:
         self.conn = conn
         self.dialect = dialect
