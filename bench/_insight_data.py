@@ -91,10 +91,6 @@ def load(url: str, data: EventSet, props: Properties, chunk: int = 10_000) -> fl
         ]
         store.write(rows)
     elapsed = time.perf_counter() - start
-    # Planner statistics, as autovacuum gathers them after a load this size (SQLite: once):
-    # without them PostgreSQL joins a month of events to users by a nested loop, 2x slower.
-    with db.engine.begin() as conn:
-        conn.exec_driver_sql("ANALYZE")
     db.dispose()
     return elapsed
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from ._evana import PG_SERVER, fresh_postgres, load, read_key, serve
+from ._evana import PG_SERVER, fresh_postgres, load, loaded, read_key, serve
 from ._report import print_table, write_json
 from .data import generate
 
@@ -78,18 +78,6 @@ def measure(api: str, key: str, last: dt.date, repeat: int) -> list[dict[str, An
     return rows
 
 
-def _loaded(url: str, events: int) -> bool:
-    """Whether ``url`` already holds ``events`` events (so ``--reuse`` may skip the load)."""
-    import psycopg
-
-    try:
-        with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
-            row = conn.execute("SELECT count(*) FROM events").fetchone()
-    except psycopg.Error:
-        return False
-    return row is not None and row[0] == events
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -109,7 +97,7 @@ def main() -> None:
     print(f"{len(data):,} events, {args.users:,} users, {data.first_day} to {data.last_day}")
     url = f"{PG_SERVER}/{args.database}"
     seconds = None
-    if not (args.reuse and _loaded(url, len(data))):
+    if not (args.reuse and loaded(url, len(data))):
         url = fresh_postgres(args.database)
         seconds = load(url, data)
         print(f"loaded into PostgreSQL in {seconds:.0f} s")

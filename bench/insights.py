@@ -29,7 +29,7 @@ from typing import Any
 import duckdb
 import httpx
 
-from ._evana import PG_SERVER, fresh_postgres, read_key, serve
+from ._evana import PG_SERVER, fresh_postgres, loaded, read_key, serve, vacuum
 from ._insight_data import duckdb_events, load, properties
 from ._report import print_table, time_call, write_json
 from .data import EVENT_NAMES, EventSet, generate
@@ -538,19 +538,6 @@ def _explain(label: str, insight: Insight, ours: Any, theirs: Any, path: str = "
     walk(ours, theirs, path)
 
 
-def _loaded(url: str, events: int) -> bool:
-    from sqlalchemy import text
-
-    from evana.server._storage import Database
-
-    try:
-        db = Database(url)
-        with db.read() as conn:
-            return bool(conn.execute(text("SELECT count(*) FROM events")).scalar_one() == events)
-    except Exception:
-        return False
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -586,7 +573,7 @@ def main() -> None:
     modes: list[tuple[str, str]] = []
     loads: dict[str, float] = {}
     pg_url = f"{PG_SERVER}/{args.database}"
-    if not (args.reuse and _loaded(pg_url, len(data))):
+    if not (args.reuse and loaded(pg_url, len(data))):
         pg_url = fresh_postgres(args.database)
         loads["postgresql"] = load(pg_url, data, props)
     modes.append(("postgresql", pg_url))
@@ -594,6 +581,8 @@ def main() -> None:
         sqlite_url = f"sqlite:///{workdir}/bench.db"
         loads["sqlite"] = load(sqlite_url, data, props)
         modes.append(("sqlite", sqlite_url))
+    for _, url in modes:
+        vacuum(url)
     for mode, seconds in loads.items():
         print(f"loaded into {mode} in {seconds:.1f}s ({len(data) / seconds:,.0f} events/s)")
     sizes = {mode: storage(url, len(data)) for mode, url in modes}

@@ -22,7 +22,7 @@ import duckdb
 import httpx
 import numpy as np
 
-from ._evana import PG_SERVER, fresh_postgres, load, read_key, serve
+from ._evana import PG_SERVER, fresh_postgres, load, loaded, read_key, serve, vacuum
 from ._report import print_table, time_call, write_json
 from .data import EVENT_NAMES, EventSet, generate
 
@@ -335,10 +335,10 @@ def main() -> None:
     modes: list[tuple[str, str, dict[str, str]]] = []
     loads = {}
     pg_url = f"{PG_SERVER}/{args.database}"
-    if not (args.reuse and _loaded(pg_url, len(data))):
+    if not (args.reuse and loaded(pg_url, len(data))):
         pg_url = fresh_postgres(args.database)
         loads["postgresql"] = load(pg_url, data)
-    _vacuum(pg_url)
+    vacuum(pg_url)
     modes.append(("postgresql", pg_url, {}))
     if not args.skip_sqlite:
         sqlite_url = f"sqlite:///{workdir}/bench.db"
@@ -394,33 +394,6 @@ def main() -> None:
     print(f"\nwrote {path}")
     if not all(r["identical"] for r in rows):
         raise SystemExit("evana and DuckDB disagree on some report")
-
-
-def _vacuum(url: str) -> None:
-    """VACUUM ANALYZE, as autovacuum would soon after the load on a live server.
-
-    Compaction during the load deletes most rollup rows it wrote (13 dead rows for each live
-    one at 10M events): a server that never vacuums (the test server runs with autovacuum off)
-    makes every report's index scan visit them, 2-3 times the time of the reports themselves.
-    """
-    import psycopg
-
-    plain = url.replace("postgresql+psycopg://", "postgresql://")
-    with psycopg.connect(plain, autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-
-
-def _loaded(url: str, events: int) -> bool:
-    from sqlalchemy import text
-
-    from evana.server._storage import Database
-
-    try:
-        db = Database(url)
-        with db.read() as conn:
-            return bool(conn.execute(text("SELECT count(*) FROM events")).scalar_one() == events)
-    except Exception:
-        return False
 
 
 if __name__ == "__main__":
