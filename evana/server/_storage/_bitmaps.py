@@ -66,16 +66,7 @@ class BitmapCache:
 
     def put(self, row_id: int, bitmap: FrozenBitMap, size: int, key: Hashable) -> None:
         """Remember ``bitmap`` (``size`` serialized bytes), evicting the least recently used."""
-        if size > self.max_bytes:
-            return
-        with self._lock:
-            if row_id in self._items:
-                return
-            self._items[row_id] = (bitmap, size, key)
-            self._ids_by_key.setdefault(key, set()).add(row_id)
-            self._bytes += size
-            while self._bytes > self.max_bytes:
-                self._drop(next(iter(self._items)))
+        self._insert(row_id, bitmap, size, key)
 
     def get_union(self, ids: tuple[int, ...]) -> FrozenBitMap | None:
         """The cached union of the rows ``ids`` (sorted), if any.
@@ -96,13 +87,21 @@ class BitmapCache:
         """Remember the union of the rows ``ids`` (sorted). It is never dropped by
         :meth:`retain`: once one of its rows is merged away no report asks for it again, and
         it ages out of the LRU."""
-        size = bitmap.__sizeof__()
+        self._insert(ids, bitmap, bitmap.__sizeof__(), None)
+
+    def _insert(
+        self, item_id: int | tuple[int, ...], bitmap: FrozenBitMap, size: int, key: Hashable
+    ) -> None:
+        """Add an entry (a row's, under its rollup ``key``; a union's, key None) unless it is
+        there or too big, evicting the least recently used."""
         if size > self.max_bytes:
             return
         with self._lock:
-            if ids in self._items:
+            if item_id in self._items:
                 return
-            self._items[ids] = (bitmap, size, None)
+            self._items[item_id] = (bitmap, size, key)
+            if key is not None:
+                self._ids_by_key.setdefault(key, set()).add(item_id)  # type: ignore[arg-type]
             self._bytes += size
             while self._bytes > self.max_bytes:
                 self._drop(next(iter(self._items)))

@@ -122,24 +122,26 @@ class RollupReader:
         for row_id, day, name in self.conn.execute(stmt):
             key = (day, name)
             groups[day if by == "day" else name if by == "event" else key].append((row_id, key))
-        plans: dict[Any, tuple[tuple[int, ...], FrozenBitMap | None]] = {}
+        cache = self.cache
+        # Per group: its settled row ids (sorted, the union's cache key), the same as a set, and
+        # their cached union if there is one.
+        plans: dict[Any, tuple[tuple[int, ...], frozenset[int], FrozenBitMap | None]] = {}
         needed: list[tuple[int, Key]] = []
         for group, rows in groups.items():
-            old = _settled(rows) if self.cache is not None else ()
-            base = self.cache.get_union(old) if self.cache is not None and old else None
-            plans[group] = (old, base)
+            old = _settled(rows) if cache is not None else ()
+            base = cache.get_union(old) if cache is not None and old else None
+            skip = frozenset(old)
+            plans[group] = (old, skip, base)
             # All of a key's rows or none, as load_bitmaps needs: they share a day, and a day
             # is settled or not.
-            skip = set(old)
             needed += rows if base is None else [row for row in rows if row[0] not in skip]
-        bitmaps = load_bitmaps(self.conn, self.dialect, needed, self.cache)
+        bitmaps = load_bitmaps(self.conn, self.dialect, needed, cache)
         out: dict[Any, AbstractBitMap] = {}
         for group, rows in groups.items():
-            old, base = plans[group]
-            if old and base is None and self.cache is not None:
+            old, skip, base = plans[group]
+            if old and base is None and cache is not None:
                 base = FrozenBitMap(_union([bitmaps[row_id] for row_id in old]))
-                self.cache.put_union(old, base)
-            skip = set(old)
+                cache.put_union(old, base)
             rest: list[AbstractBitMap] = [bitmaps[i] for i, _ in rows if i not in skip]
             out[group] = _union(rest if base is None else [base, *rest])
         return out
