@@ -140,6 +140,12 @@ class Settings(BaseSettings):
         description="Browser origins allowed to call the API, comma-separated (`*` for any);"
         " empty: no CORS headers, browsers refuse cross-origin calls.",
     )
+    insight_properties: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Event properties of few distinct values (plan, country, browser),"
+        " comma-separated, kept per day and value so that insights filtered or broken down by"
+        " one of them never read raw events. `evana db upgrade` builds them for stored events.",
+    )
     docs_enabled: bool = Field(default=True, description="Serve /docs, /redoc and /openapi.json.")
     metrics_access: Literal["public", "key", "off"] = Field(
         default="public",
@@ -153,6 +159,23 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
+
+    @field_validator("insight_properties", mode="before")
+    @classmethod
+    def _property_names(cls, value: object) -> object:
+        names = value.split(",") if isinstance(value, str) else value
+        if not isinstance(names, list):
+            return value
+        out = []
+        for name in (str(n).strip() for n in names):
+            if not name:
+                continue
+            if len(name) > 200 or any(ord(c) < 0x20 or c == "\x7f" for c in name):
+                raise ValueError(f"{name!r}: 1-200 characters without control characters")
+            if name.startswith("person."):
+                raise ValueError(f"{name!r}: only event properties can be kept")
+            out.append(name)
+        return list(dict.fromkeys(out))
 
     @field_validator("metrics_port", mode="before")
     @classmethod

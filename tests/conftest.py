@@ -18,7 +18,10 @@ from evana.server._storage import Database, create_schema, upgrade
 
 from ._services import nats_server, postgres_server, temporary_database
 
-_PG_TABLES = "events, users, rollups, api_keys, person_ids, person_state, person_properties"
+_PG_TABLES = (
+    "events, users, rollups, property_rollups, tracked_properties, api_keys, person_ids,"
+    " person_state, person_properties"
+)
 
 
 @pytest.fixture(scope="session")

@@ -83,21 +83,47 @@ def existing_database(url: str, hint: str = "") -> Database:
 
 @db_app.command("upgrade")
 def upgrade(database_url: DatabaseUrl = None) -> None:
-    """Apply every migration not yet applied (safe to run concurrently and repeatedly).
+    """Apply every migration not yet applied (safe to run concurrently and repeatedly), then
+    keep rollups of exactly the properties EVANA_INSIGHT_PROPERTIES names: those added are built
+    for the events already stored, one day at a time (resumable: run it again to go on; the
+    API and workers may keep running), those removed are dropped.
 
     Example: EVANA_DATABASE_URL=postgresql+psycopg://localhost/evana evana db upgrade
     """
     settings = load_settings(database_url=database_url)
     server()
-    from evana.server._storage import Database, current_revision, upgrade
+    from evana.server._storage import Database, current_revision, sync_tracked, upgrade
 
     db = Database(settings.database_url)
     try:
         before = current_revision(db)
         after = upgrade(db)
+        if before == after:
+            console.print(f"The database is up to date (revision {after}).")
+        else:
+            console.print(f"Upgraded the database from revision {before or 'none'} to {after}.")
+        pending = sync_tracked(db, settings.insight_properties)
+        if pending:
+            _build_property_rollups(db, pending)
     finally:
         db.dispose()
-    if before == after:
-        console.print(f"The database is up to date (revision {after}).")
-    else:
-        console.print(f"Upgraded the database from revision {before or 'none'} to {after}.")
+
+
+def _build_property_rollups(db: Database, pending: list[str]) -> None:
+    """Build the rollups of ``pending`` properties for the stored events, with a progress bar."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
+
+    from evana.server._storage import backfill
+
+    names = ", ".join(pending)
+    with Progress(
+        "[progress.description]{task.description}",
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+    ) as bar:
+        task = bar.add_task(f"Building rollups of {names} (days)", total=None)
+        days = backfill(db, lambda done, total: bar.update(task, completed=done, total=total))
+    console.print(f"Built the rollups of {names} for {days} days of stored events.")

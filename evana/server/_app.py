@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -42,8 +43,17 @@ from ._routes import (
 )
 from ._routes._cors import AnyOriginCors
 from ._state import AppState
-from ._storage import BitmapCache, Database, EventStore, PersonDirectory, upgrade
+from ._storage import (
+    BitmapCache,
+    Database,
+    EventStore,
+    PersonDirectory,
+    sync_tracked,
+    upgrade,
+)
 from ._writer import BatchWriter, MeteredWriter
+
+log = logging.getLogger("evana.server")
 
 __all__ = ["create_app", "prepare"]
 
@@ -53,6 +63,18 @@ Send events, get exact DAU/WAU/MAU, top events and retention.
 Authenticate with an API key in `X-API-Key` (or `Authorization: Bearer`). Scopes: `ingest`
 (send events only — safe to ship in apps), `read` (stats), `admin` (everything).
 """
+
+
+def track_properties(db: Database, settings: Settings) -> None:
+    """Start keeping rollups of the properties ``EVANA_INSIGHT_PROPERTIES`` adds (only
+    ``evana db upgrade`` stops keeping one, and builds them for stored events)."""
+    pending = sync_tracked(db, settings.insight_properties, drop=False)
+    if pending:
+        log.warning(
+            "msg=insight_properties_pending properties=%s detail=%r",
+            ",".join(pending),
+            "insights read raw events for these until `evana db upgrade` builds their rollups",
+        )
 
 
 def prepare(settings: Settings) -> CreatedKey | None:
@@ -68,6 +90,7 @@ def prepare(settings: Settings) -> CreatedKey | None:
     try:
         if settings.auto_migrate:
             upgrade(db)
+            track_properties(db, settings)
         return KeyService(db).bootstrap()
     finally:
         db.dispose()
@@ -83,6 +106,7 @@ async def _start(settings: Settings) -> AppState:
     db = Database(settings.database_url)
     if settings.auto_migrate:
         await asyncio.to_thread(upgrade, db)
+        await asyncio.to_thread(track_properties, db, settings)
     app_metrics = Metrics()
     queue: EventQueue
     if settings.embedded:

@@ -79,8 +79,8 @@ def test_a_string_filter_reads_only_the_rows_it_may_match(
     iapi: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     plans: list[Any] = ["pro", "free", 5, ["pro"], {"plan": "pro"}, True, None, "Pro", "pro "]
-    send(iapi, [Ev("buy", f"u{n}", day(2), {"plan": p}) for n, p in enumerate(plans)])
-    send(iapi, [Ev("buy", "u_np", day(2)), Ev("view", "u_v", day(2), {"plan": "pro"})])
+    send(iapi, [Ev("buy", f"u{n}", day(2), {"tier": p}) for n, p in enumerate(plans)])
+    send(iapi, [Ev("buy", "u_np", day(2)), Ev("view", "u_v", day(2), {"tier": "pro"})])
     read: list[int] = []
     load = _activity.load_event_rows
 
@@ -91,15 +91,15 @@ def test_a_string_filter_reads_only_the_rows_it_may_match(
 
     monkeypatch.setattr(_activity, "load_event_rows", counting)
     body: dict[str, Any] = {"since": "2026-11-02", "until": "2026-11-02"}
-    pro = [{"key": "plan", "op": "eq", "value": "pro"}]
+    pro = [{"key": "tier", "op": "eq", "value": "pro"}]
     got = query(iapi, "trends", {**body, "series": [{"event": "buy", "where": pro}]})
     assert got["results"][0]["total"] == 1
-    either = [{"key": "plan", "op": "in", "value": ["pro", "free"]}]
+    either = [{"key": "tier", "op": "in", "value": ["pro", "free"]}]
     got = query(iapi, "trends", {**body, "series": [{"event": "buy", "where": either}]})
     assert got["results"][0]["total"] == 2
     steps = [{"event": "buy", "where": pro}, {"event": "view", "where": pro}]
     assert query(iapi, "funnel", {**body, "steps": steps})["steps"][0]["users"] == 1
-    numbers = [{"key": "plan", "op": "eq", "value": 5}]
+    numbers = [{"key": "tier", "op": "eq", "value": 5}]
     got = query(iapi, "trends", {**body, "series": [{"event": "buy", "where": numbers}]})
     assert got["results"][0]["total"] == 1
     # The database handed over the matching rows only, except for a number (read in full).

@@ -21,11 +21,13 @@ from evana.server._storage import (
     Database,
     PersonDirectory,
     PersonMap,
+    PropertyReader,
     RollupReader,
     Wanted,
     load_event_rows,
 )
 
+from ._by_property import property_by_day
 from ._filters import needs_event_properties, wanted_rows
 from ._frame import Frame
 
@@ -41,6 +43,7 @@ class ActivityReader:
         self.conn = conn
         self.dialect = db.dialect
         self.rollups = RollupReader(conn, db.dialect, cache)
+        self.properties = PropertyReader(conn, db.dialect, cache)
         self.persons = persons
 
     def by_day(
@@ -55,6 +58,9 @@ class ActivityReader:
         if not where:
             by_day = self.rollups.users_by_day(event or ALL_EVENTS, start, end)
             return {day: self.persons.translate(bm) for day, bm in by_day.items()}
+        found = property_by_day(self, event, start, end, where)
+        if found is not None:
+            return found
         frame = self.frame(start, end, None if event is None else [event], where)
         return frame.persons_by_day(frame.select(event, where))
 

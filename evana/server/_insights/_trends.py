@@ -39,7 +39,14 @@ if TYPE_CHECKING:
     from ._activity import ActivityReader
 from ._values import PERSON_PREFIX, breakdown_text, is_number
 
-__all__ = ["OTHER", "compute_trends", "from_rollups", "rollup_trends", "trend_columns"]
+__all__ = [
+    "OTHER",
+    "compute_trends",
+    "from_rollups",
+    "rank_key",
+    "rollup_trends",
+    "trend_columns",
+]
 
 #: The breakdown value of the events whose value is not among the kept ones.
 OTHER = "$other"
@@ -149,7 +156,7 @@ def _math(series: TrendSeries, rows: np.ndarray, frame: Frame, values: list[Any]
     return _percentile(numbers, rank)
 
 
-def _rank_key(item: tuple[str | None, Any]) -> tuple[Any, ...]:
+def rank_key(item: tuple[str | None, Any]) -> tuple[Any, ...]:
     """Largest total first (a null total last), ties by value in code point order, null last."""
     text, total = item
     return (total is None, -total if total is not None else 0, text is None, text or "")
@@ -213,7 +220,7 @@ def compute_trends(query: TrendsQuery, frame: Frame) -> Trends:
         for i in rows.tolist():
             groups.setdefault(texts[i], []).append(i)
         parts = {text: np.array(members, dtype=np.int64) for text, members in groups.items()}
-        ranked = sorted(((text, one.math(part)) for text, part in parts.items()), key=_rank_key)
+        ranked = sorted(((text, one.math(part)) for text, part in parts.items()), key=rank_key)
         kept, rest = ranked[: query.breakdown_limit], ranked[query.breakdown_limit :]
         results.extend(one.result(text, parts[text], total) for text, total in kept)
         if rest:

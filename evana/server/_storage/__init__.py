@@ -4,19 +4,22 @@ from ._bitmaps import BitmapCache
 from ._browse import events_by_day, newest_events
 from ._compaction import COMPACT_AFTER, Compactor, compact, settle
 from ._database import Database
-from ._dialect import classify_error, is_database_error
+from ._dialect import classify_error, is_database_error, json_value
 from ._erasure import Erasure, erase_user, user_events
 from ._events import EventStore, WriteResult
 from ._insight_rows import EventRows, Wanted, load_event_rows
 from ._keys import KeyRecord, KeyRepository
 from ._migrate import current_revision, head_revision, upgrade
 from ._persons import PersonDirectory, PersonMap, PersonRecord, read_person
+from ._properties import MISSING as MISSING_VALUE
+from ._properties import PropertyReader, backfill, check_property_name, sync_tracked
 from ._rollups import RollupReader
 from ._tables import ALL_EVENTS, PERSON_EVENTS, metadata
 
 __all__ = [
     "ALL_EVENTS",
     "COMPACT_AFTER",
+    "MISSING_VALUE",
     "PERSON_EVENTS",
     "BitmapCache",
     "Compactor",
@@ -29,9 +32,12 @@ __all__ = [
     "PersonDirectory",
     "PersonMap",
     "PersonRecord",
+    "PropertyReader",
     "RollupReader",
     "Wanted",
     "WriteResult",
+    "backfill",
+    "check_property_name",
     "classify_error",
     "compact",
     "create_schema",
@@ -40,11 +46,13 @@ __all__ = [
     "events_by_day",
     "head_revision",
     "is_database_error",
+    "json_value",
     "load_event_rows",
     "metadata",
     "newest_events",
     "read_person",
     "settle",
+    "sync_tracked",
     "upgrade",
     "user_events",
 ]

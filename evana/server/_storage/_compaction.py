@@ -19,11 +19,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pyroaring import BitMap
-from sqlalchemy import delete, func, or_, select, tuple_
+from sqlalchemy import Table, delete, func, or_, select, tuple_
 
 from ._database import Database
 from ._rollups import RollupRow
-from ._tables import rollups
+from ._tables import property_rollups, rollups
+
+#: The tables of rollup deltas, merged alike (their keys never collide: see _properties).
+TABLES = (rollups, property_rollups)
 
 __all__ = ["COMPACT_AFTER", "Compactor", "PassResult", "compact", "settle"]
 
@@ -43,16 +46,16 @@ PASS_EVERY_SECONDS = 2.0
 Key = tuple[dt.date, str]
 
 
-def _merge_chunk(db: Database, keys: Sequence[Key]) -> int:
+def _merge_chunk(db: Database, keys: Sequence[Key], table: Table) -> int:
     """Merge the rows of each of ``keys`` whose lock is free, in one transaction."""
     with db.write() as conn:
         locked = db.dialect.try_lock_rollup_keys(conn, keys)
         if not locked:
             return 0
         # A statement of its own, after the locks: it sees the rows of whoever held them before.
-        stmt = select(
-            rollups.c.id, rollups.c.day, rollups.c.event, rollups.c.events, rollups.c.users
-        ).where(tuple_(rollups.c.day, rollups.c.event).in_(locked))
+        stmt = select(table.c.id, table.c.day, table.c.event, table.c.events, table.c.users).where(
+            tuple_(table.c.day, table.c.event).in_(locked)
+        )
         rows: dict[Key, list[tuple[int, int, bytes]]] = {}
         for row in conn.execute(stmt):
             rows.setdefault((row.day, row.event), []).append((row.id, row.events, row.users))
@@ -67,14 +70,14 @@ def _merge_chunk(db: Database, keys: Sequence[Key]) -> int:
             merged.append((day, name, sum(p[1] for p in parts), users.serialize()))
         if not merged:
             return 0
-        conn.execute(delete(rollups).where(rollups.c.id.in_(gone)))
-        db.dialect.append_rollups(conn, merged)
+        conn.execute(delete(table).where(table.c.id.in_(gone)))
+        db.dialect.append_rollups(conn, merged, table)
         return len(merged)
 
 
-def _merge(db: Database, keys: Sequence[Key]) -> int:
+def _merge(db: Database, keys: Sequence[Key], table: Table = rollups) -> int:
     return sum(
-        _merge_chunk(db, keys[i : i + MERGE_CHUNK]) for i in range(0, len(keys), MERGE_CHUNK)
+        _merge_chunk(db, keys[i : i + MERGE_CHUNK], table) for i in range(0, len(keys), MERGE_CHUNK)
     )
 
 
@@ -99,30 +102,39 @@ def compact(db: Database, keys: Iterable[Key], *, threshold: int = COMPACT_AFTER
 
 
 def settle(db: Database, before: dt.date, *, limit: int = SETTLE_LIMIT) -> int:
-    """Merge every key of the days before ``before`` that has several rows; return keys merged."""
-    with db.read() as conn:
-        keys = conn.execute(
-            select(rollups.c.day, rollups.c.event)
-            .where(rollups.c.day < before)
-            .group_by(rollups.c.day, rollups.c.event)
-            .having(func.count() > 1)
-            .limit(limit)
-        ).all()
-    return _merge(db, [(day, name) for day, name in keys])
+    """Merge every key of the days before ``before`` that has several rows, in each rollup
+    table (at most ``limit`` keys per table); return keys merged."""
+    merged = 0
+    for table in TABLES:
+        with db.read() as conn:
+            keys = conn.execute(
+                select(table.c.day, table.c.event)
+                .where(table.c.day < before)
+                .group_by(table.c.day, table.c.event)
+                .having(func.count() > 1)
+                .limit(limit)
+            ).all()
+        merged += _merge(db, [(day, name) for day, name in keys], table)
+    return merged
 
 
 def due_keys(
-    db: Database, *, before: dt.date, threshold: int = COMPACT_AFTER, limit: int = SETTLE_LIMIT
+    db: Database,
+    *,
+    before: dt.date,
+    threshold: int = COMPACT_AFTER,
+    limit: int = SETTLE_LIMIT,
+    table: Table = rollups,
 ) -> list[Key]:
-    """The keys a pass merges: over ``threshold`` rows, or several rows on a day before
-    ``before``; the most crowded first, at most ``limit``."""
+    """The keys of ``table`` a pass merges: over ``threshold`` rows, or several rows on a day
+    before ``before``; the most crowded first, at most ``limit``."""
     rows = func.count()
     with db.read() as conn:
         found = conn.execute(
-            select(rollups.c.day, rollups.c.event)
-            .group_by(rollups.c.day, rollups.c.event)
-            .having(or_(rows > threshold, (rollups.c.day < before) & (rows > 1)))
-            .order_by(rows.desc(), rollups.c.day, rollups.c.event)
+            select(table.c.day, table.c.event)
+            .group_by(table.c.day, table.c.event)
+            .having(or_(rows > threshold, (table.c.day < before) & (rows > 1)))
+            .order_by(rows.desc(), table.c.day, table.c.event)
             .limit(limit)
         ).all()
     return [(day, name) for day, name in found]
@@ -214,13 +226,20 @@ class Compactor:
     def _pass(self) -> PassResult:
         start = time.perf_counter()
         before = self._today() - dt.timedelta(days=1)
-        keys = due_keys(self.db, before=before, threshold=self.threshold, limit=self.limit)
-        merged = _merge(self.db, keys)
-        result = PassResult(len(keys), merged, time.perf_counter() - start)
-        self._more = len(keys) >= self.limit
+        due = merged = 0
+        more = False
+        for table in TABLES:
+            keys = due_keys(
+                self.db, before=before, threshold=self.threshold, limit=self.limit, table=table
+            )
+            merged += _merge(self.db, keys, table)
+            due += len(keys)
+            more = more or len(keys) >= self.limit
+        result = PassResult(due, merged, time.perf_counter() - start)
+        self._more = more
         self.passes += 1
         self.merged += merged
-        if keys:
+        if due:
             log.info(
                 "msg=compacted keys_due=%d keys_merged=%d ms=%.1f",
                 result.due,

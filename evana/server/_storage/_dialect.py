@@ -11,7 +11,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
 import msgspec
@@ -44,8 +44,8 @@ from sqlalchemy.pool import StaticPool
 from evana.errors import PermanentStorageError, StorageError, TransientStorageError
 from evana.server._batch import NormalizedEvent
 
-from ._rollups import Delta, Key, RollupRow, build_deltas
-from ._tables import ALL_EVENTS, PERSON_EVENTS, rollups
+from ._rollups import Key, RollupRow
+from ._tables import PROPERTY_ROLLUP_IDS, property_rollups, rollups, tracked_properties
 
 __all__ = ["Dialect", "classify_error", "dialect_for_url", "is_database_error", "json_text"]
 
@@ -54,31 +54,27 @@ _ID_CHUNK = 5000
 
 _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS evana_staging (event_id uuid, event text, user_id text,"
-    " timestamp timestamptz, properties text, received_at timestamptz, uid int4)"
+    " timestamp timestamptz, properties text, received_at timestamptz)"
     " ON COMMIT DELETE ROWS"
 )
 _COPY = (
-    "COPY evana_staging (event_id, event, user_id, timestamp, properties, received_at, uid)"
+    "COPY evana_staging (event_id, event, user_id, timestamp, properties, received_at)"
     " FROM STDIN (FORMAT BINARY)"
 )
-_COPY_TYPES = ["uuid", "text", "text", "timestamptz", "text", "timestamptz", "int4"]
+_COPY_TYPES = ["uuid", "text", "text", "timestamptz", "text", "timestamptz"]
 _COPY_EVENTS = (
     "COPY events (event_id, event, user_id, timestamp, properties, received_at)"
     " FROM STDIN (FORMAT BINARY)"
 )
 _COPY_EVENTS_TYPES = ["uuid", "text", "text", "timestamptz", "jsonb", "timestamptz"]
-_COPY_ROLLUPS = "COPY rollups (day, event, events, users) FROM STDIN (FORMAT BINARY)"
+_COPY_ROLLUPS = "COPY {} (day, event, events, users) FROM STDIN (FORMAT BINARY)"
 _COPY_ROLLUPS_TYPES = ["date", "text", "int8", "bytea"]
-_INSERT_AND_GROUP = """
-    WITH inserted AS (
-        INSERT INTO events (event_id, event, user_id, timestamp, properties, received_at)
-        SELECT event_id, event, user_id, timestamp, properties::jsonb, received_at
-        FROM evana_staging ORDER BY event_id
-        ON CONFLICT DO NOTHING
-        RETURNING event_id, event, timestamp)
-    SELECT (i.timestamp AT TIME ZONE 'UTC')::date, i.event, count(*), array_agg(s.uid)
-    FROM inserted i JOIN evana_staging s USING (event_id)
-    GROUP BY 1, 2"""
+_INSERT_NEW = """
+    INSERT INTO events (event_id, event, user_id, timestamp, properties, received_at)
+    SELECT event_id, event, user_id, timestamp, properties::jsonb, received_at
+    FROM evana_staging ORDER BY event_id
+    ON CONFLICT DO NOTHING
+    RETURNING event_id"""
 
 
 def _sqlite_time(value: dt.datetime) -> str:
@@ -112,6 +108,13 @@ def rollup_lock_id(key: Key) -> int:
     day, name = key
     digest = hashlib.blake2b(f"{day.isoformat()}\x00{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % ROLLUP_LOCKS
+
+
+def _by_table(ids: Sequence[int]) -> list[tuple[Table, list[int]]]:
+    """Rollup row ids split by the table they are in (see ``PROPERTY_ROLLUP_IDS``)."""
+    plain = [i for i in ids if i < PROPERTY_ROLLUP_IDS]
+    of_properties = [i for i in ids if i >= PROPERTY_ROLLUP_IDS]
+    return [(t, part) for t, part in ((rollups, plain), (property_rollups, of_properties)) if part]
 
 
 def json_text(value: Any) -> str:
@@ -182,21 +185,27 @@ class Dialect:
         """An INSERT that can take ``.on_conflict_do_nothing()``."""
         return sqlite.insert(table)
 
-    def append_rollups(self, conn: Connection, rows: Sequence[RollupRow]) -> None:
-        """Insert rollup rows (day, event, events, users bitmap); ids come from the table."""
+    def append_rollups(
+        self, conn: Connection, rows: Sequence[RollupRow], table: Table = rollups
+    ) -> None:
+        """Insert rollup rows (day, event, events, users bitmap) into ``table`` (``rollups``
+        or ``property_rollups``); ids come from the table."""
         if rows:
             conn.execute(
-                insert(rollups),
+                insert(table),
                 [{"day": d, "event": e, "events": n, "users": u} for d, e, n, u in rows],
             )
 
-    def store_events(
-        self, conn: Connection, rows: Sequence[NormalizedEvent], uids: Mapping[str, int]
-    ) -> dict[Key, Delta]:
-        """Insert events whose ids are new (others are skipped) and return their rollup deltas.
+    def lock_tracked(self, conn: Connection) -> None:
+        """Hold off writers until this transaction ends: a backfill step or a change of the
+        tracked properties (see ``_properties``). SQLite's writers run one at a time already."""
 
-        ``rows`` must not repeat an ``event_id``; ``uids`` maps each row's user to its uid.
-        Runs in the caller's transaction.
+    def store_events(
+        self, conn: Connection, rows: Sequence[NormalizedEvent]
+    ) -> list[NormalizedEvent]:
+        """Insert events whose ids are new (others are skipped); return those rows.
+
+        ``rows`` must not repeat an ``event_id``. Runs in the caller's transaction.
         """
         # The driver directly, skipping SQLAlchemy's per-row processing (10x slower here). The
         # transaction holds SQLite's write lock (BEGIN IMMEDIATE), so the ids found missing
@@ -229,7 +238,7 @@ class Dialect:
                 for row, key in fresh
             ],
         )
-        return build_deltas((row.timestamp.date(), row.event, uids[row.user_id]) for row in new)
+        return new
 
     def by_code_point(self, column: ColumnElement[str]) -> ColumnElement[str]:
         """``column`` for an ORDER BY users see: by code point, whatever the database's locale.
@@ -290,12 +299,11 @@ class Dialect:
 
     def fetch_bitmaps(self, conn: Connection, ids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
         """``(id, serialized bitmap)`` of rollup rows ``ids``, in the current transaction."""
-        for start in range(0, len(ids), _ID_CHUNK):
-            chunk = ids[start : start + _ID_CHUNK]
-            rows = conn.execute(
-                select(rollups.c.id, rollups.c.users).where(rollups.c.id.in_(chunk))
-            )
-            yield from ((row_id, blob) for row_id, blob in rows)
+        for table, part in _by_table(ids):
+            for start in range(0, len(part), _ID_CHUNK):
+                chunk = part[start : start + _ID_CHUNK]
+                rows = conn.execute(select(table.c.id, table.c.users).where(table.c.id.in_(chunk)))
+                yield from ((row_id, blob) for row_id, blob in rows)
 
     @contextlib.contextmanager
     def migration_lock(self, conn: Connection) -> Iterator[None]:  # noqa: ARG002
@@ -333,21 +341,23 @@ class PostgresDialect(Dialect):
     def insert(self, table: Table) -> Any:
         return postgresql.insert(table)
 
-    def append_rollups(self, conn: Connection, rows: Sequence[RollupRow]) -> None:
+    def append_rollups(
+        self, conn: Connection, rows: Sequence[RollupRow], table: Table = rollups
+    ) -> None:
         # Binary COPY: an INSERT per row (what executemany sends) cost ~40 µs a row, and a
         # batch spread over many days appends hundreds of rows, one per key it touched.
         if not rows:
             return
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.cursor(binary=True) as cur, cur.copy(_COPY_ROLLUPS) as copy:
+        with raw.cursor(binary=True) as cur, cur.copy(_COPY_ROLLUPS.format(table.name)) as copy:
             copy.set_types(_COPY_ROLLUPS_TYPES)
             for row in rows:
                 copy.write_row(row)
 
     def store_events(
-        self, conn: Connection, rows: Sequence[NormalizedEvent], uids: Mapping[str, int]
-    ) -> dict[Key, Delta]:
+        self, conn: Connection, rows: Sequence[NormalizedEvent]
+    ) -> list[NormalizedEvent]:
         # Almost every batch is new: COPY it straight into `events` (3x cheaper for the server
         # than staging + INSERT … SELECT), inside a savepoint. When an id is stored already (a
         # retry, a redelivery, a replay) the COPY fails on the primary key; roll back to the
@@ -374,16 +384,15 @@ class PostgresDialect(Dialect):
                         )
             except psycopg.errors.UniqueViolation:
                 cur.execute("ROLLBACK TO SAVEPOINT evana_copy")
-                return self._store_through_staging(cur, ordered, uids)
+                return self._store_through_staging(cur, ordered)
             cur.execute("RELEASE SAVEPOINT evana_copy")
-        return build_deltas((row.timestamp.date(), row.event, uids[row.user_id]) for row in ordered)
+        return ordered
 
     def _store_through_staging(
-        self, cur: psycopg.Cursor[Any], rows: Sequence[NormalizedEvent], uids: Mapping[str, int]
-    ) -> dict[Key, Delta]:
+        self, cur: psycopg.Cursor[Any], rows: Sequence[NormalizedEvent]
+    ) -> list[NormalizedEvent]:
         # Binary COPY into a per-session staging table, then one INSERT … SELECT … ON CONFLICT
-        # DO NOTHING whose RETURNING rows PostgreSQL groups per day and event; the day's
-        # every-event deltas are their sum, less person operations (see build_deltas).
+        # DO NOTHING that returns the ids it inserted.
         cur.execute(_STAGING)
         with cur.copy(_COPY) as copy:
             copy.set_types(_COPY_TYPES)
@@ -397,20 +406,12 @@ class PostgresDialect(Dialect):
                         row.timestamp,
                         props,
                         row.received_at,
-                        uids[row.user_id],
                     )
                 )
-        cur.execute(_INSERT_AND_GROUP)
-        deltas: dict[Key, Delta] = {}
-        for day, name, count, members in cur.fetchall():
-            delta = deltas[(day, name)] = Delta()
-            delta.events, delta.uids = count, members
-            if name not in PERSON_EVENTS:
-                every = deltas.setdefault((day, ALL_EVENTS), Delta())
-                every.events += count
-                every.uids.extend(members)
+        cur.execute(_INSERT_NEW)
+        inserted = {event_id for (event_id,) in cur.fetchall()}
         cur.execute("TRUNCATE evana_staging")
-        return deltas
+        return [row for row in rows if row.event_id in inserted]
 
     def by_code_point(self, column: ColumnElement[str]) -> ColumnElement[str]:
         # A database created with a locale (en_US.UTF-8, ICU) sorts "a, A, b, B"; "C" compares
@@ -443,6 +444,11 @@ class PostgresDialect(Dialect):
         # jsonb containment: {"plan": "pro"} is contained exactly when plan is the string "pro".
         document = type_coerce(column, JSONB)
         return or_(*(document.contains({key: value}) for value in values))
+
+    def lock_tracked(self, conn: Connection) -> None:
+        # EXCLUSIVE conflicts with the ROW SHARE of a writer's SELECT … FOR SHARE of the table
+        # (even when it has no row), and with nothing a reader takes.
+        conn.execute(text(f"LOCK TABLE {tracked_properties.name} IN EXCLUSIVE MODE"))
 
     def lock_persons(self, conn: Connection) -> None:
         # One lock for every merge: links are rare next to events, and two merges of
@@ -492,8 +498,9 @@ class PostgresDialect(Dialect):
         raw = conn.connection.driver_connection
         assert raw is not None
         with raw.cursor(binary=True) as cur:
-            cur.execute("SELECT id, users FROM rollups WHERE id = ANY(%s)", (list(ids),))
-            yield from cur.fetchall()
+            for table, part in _by_table(ids):
+                cur.execute(f"SELECT id, users FROM {table.name} WHERE id = ANY(%s)", (part,))
+                yield from cur.fetchall()
 
     @contextlib.contextmanager
     def migration_lock(self, conn: Connection) -> Iterator[None]:

@@ -15,12 +15,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyroaring import BitMap
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, Table, delete, insert, select
 
 from ._database import Database
 from ._persons import forget_persons, person_uids, uid_of, user_ids_of
+from ._properties import Tracked, property_key, read_tracked, value_text
 from ._rollups import Key
-from ._tables import ALL_EVENTS, PERSON_EVENTS, events, rollups
+from ._tables import ALL_EVENTS, PERSON_EVENTS, events, property_rollups, rollups
+
+#: The rollup tables an erasure takes a person out of.
+_TABLES = (rollups, property_rollups)
 
 __all__ = ["Erasure", "erase_user", "person_ids_of", "user_events"]
 
@@ -95,82 +99,98 @@ def erase_user(db: Database, user_id: str) -> Erasure:
     the user in the rollups of its key (the check of remaining events runs after the reads).
     """
     with db.write() as conn:
-        # The persons lock first (merges take it too): no id can join the person meanwhile.
+        # As a writer does: the tracked properties first (a backfill step waits for us or we
+        # for it), then the persons lock (merges take it too): no id can join the person.
+        tracked = read_tracked(conn, share=True)
         db.dialect.lock_persons(conn)
         uid = uid_of(conn, user_id)
         if uid is None:
             return Erasure(user_id, 0, 0)
         uids = person_uids(conn, uid)
         names = user_ids_of(conn, uids)
-        removed: Counter[Key] = Counter()
+        removed: dict[Table, Counter[Key]] = {table: Counter() for table in _TABLES}
         deleted = 0
-        for stamp, name in conn.execute(
+        for stamp, name, properties in conn.execute(
             delete(events)
             .where(events.c.user_id.in_(names))
-            .returning(events.c.timestamp, events.c.event)
+            .returning(events.c.timestamp, events.c.event, events.c.properties)
         ):
             deleted += 1
-            for key in _keys_of(stamp, name):
-                removed[key] += 1
-        for key in _keys_holding(conn, set(uids)):
-            removed.setdefault(key, 0)
-        keys = sorted(removed)
-        db.dialect.lock_rollup_keys(conn, keys)
+            for table, key in _keys_of(stamp, name, properties, tracked):
+                removed[table][key] += 1
+        for table in _TABLES:
+            for key in _keys_holding(conn, table, set(uids)):
+                removed[table].setdefault(key, 0)
+        db.dialect.lock_rollup_keys(conn, sorted({k for found in removed.values() for k in found}))
         # Statements after the locks: they see every row committed by previous holders.
-        rows = {key: _rows_of(conn, key) for key in keys}
+        rows = {
+            table: {key: _rows_of(conn, table, key) for key in sorted(found)}
+            for table, found in removed.items()
+        }
         # After the reads: an event of the person stored by a writer that committed since the
         # DELETE keeps its id in its keys (its rollup row may be among the rows just read).
         by_name = dict(zip(names, uids, strict=True))
-        kept = {} if db.dialect.single_writer else _keys_still_stored(conn, names)
-        for key in keys:
-            keep = {by_name[name] for name in kept.get(key, ())}
-            _rewrite_without(conn, key, rows[key], set(uids) - keep, removed[key])
+        kept = {} if db.dialect.single_writer else _keys_still_stored(conn, names, tracked)
+        for table, found in removed.items():
+            for key in sorted(found):
+                keep = {by_name[name] for name in kept.get((table, key), ())}
+                _rewrite_without(conn, table, key, rows[table][key], set(uids) - keep, found[key])
         forget_persons(conn, db.dialect, uids)
-    return Erasure(user_id, deleted, len(removed))
+    return Erasure(user_id, deleted, sum(len(found) for found in removed.values()))
 
 
-def _keys_of(stamp: dt.datetime, name: str) -> tuple[Key, ...]:
+def _keys_of(
+    stamp: dt.datetime, name: str, properties: Any, tracked: Tracked
+) -> list[tuple[Table, Key]]:
+    """The rollup keys (and their tables) that counted one stored event."""
     if name in PERSON_EVENTS:
-        return ()  # never in a rollup (see PERSON_EVENTS): nothing to take out, nothing kept
+        return []  # never in a rollup (see PERSON_EVENTS): nothing to take out, nothing kept
     day = stamp.astimezone(dt.UTC).date()
-    return (day, name), (day, ALL_EVENTS)
+    out = [(rollups, (day, name)), (rollups, (day, ALL_EVENTS))]
+    found = properties if isinstance(properties, dict) else {}
+    for prop in tracked.through:
+        if tracked.covers(prop, day):
+            key = property_key(name, prop, value_text(found.get(prop)))
+            out.append((property_rollups, (day, key)))
+    return out
 
 
-def _keys_still_stored(conn: Connection, names: list[str]) -> dict[Key, set[str]]:
+def _keys_still_stored(
+    conn: Connection, names: list[str], tracked: Tracked
+) -> dict[tuple[Table, Key], set[str]]:
     """Keys of the person's events in ``events`` now, with whose (normally none: a second read,
     only where another writer may have committed since the DELETE)."""
-    stmt = select(events.c.timestamp, events.c.event, events.c.user_id).where(
+    stmt = select(events.c.timestamp, events.c.event, events.c.properties, events.c.user_id).where(
         events.c.user_id.in_(names)
     )
-    found: dict[Key, set[str]] = {}
-    for stamp, name, user in conn.execute(stmt):
-        for key in _keys_of(stamp, name):
-            found.setdefault(key, set()).add(user)
+    found: dict[tuple[Table, Key], set[str]] = {}
+    for stamp, name, properties, user in conn.execute(stmt):
+        for place in _keys_of(stamp, name, properties, tracked):
+            found.setdefault(place, set()).add(user)
     return found
 
 
-def _keys_holding(conn: Connection, uids: set[int]) -> set[Key]:
-    """Rollup keys whose bitmaps hold any of ``uids`` (a full read of the rollups: erasure is
-    rare)."""
+def _keys_holding(conn: Connection, table: Table, uids: set[int]) -> set[Key]:
+    """Keys of ``table`` whose bitmaps hold any of ``uids`` (a full read of the rollups:
+    erasure is rare)."""
     wanted = BitMap(uids)
     found = set()
-    for day, name, blob in conn.execute(select(rollups.c.day, rollups.c.event, rollups.c.users)):
+    for day, name, blob in conn.execute(select(table.c.day, table.c.event, table.c.users)):
         if BitMap.deserialize(blob).intersect(wanted):
             found.add((day, name))
     return found
 
 
-def _rows_of(conn: Connection, key: Key) -> list[tuple[int, int]]:
+def _rows_of(conn: Connection, table: Table, key: Key) -> list[tuple[int, int]]:
     """(id, events) of a key's rows; bitmaps are read one key at a time when rewriting."""
     day, name = key
-    stmt = select(rollups.c.id, rollups.c.events).where(
-        rollups.c.day == day, rollups.c.event == name
-    )
+    stmt = select(table.c.id, table.c.events).where(table.c.day == day, table.c.event == name)
     return [(row_id, count) for row_id, count in conn.execute(stmt)]
 
 
 def _rewrite_without(
     conn: Connection,
+    table: Table,
     key: Key,
     rows: list[tuple[int, int]],
     uids: set[int],
@@ -179,14 +199,14 @@ def _rewrite_without(
     if not rows:
         return
     ids = [row_id for row_id, _ in rows]
-    blobs = conn.execute(select(rollups.c.users).where(rollups.c.id.in_(ids))).scalars()
+    blobs = conn.execute(select(table.c.users).where(table.c.id.in_(ids))).scalars()
     merged = BitMap.union(*(BitMap.deserialize(blob) for blob in blobs))
     merged -= BitMap(uids)
     merged.run_optimize()
     remaining = sum(events for _, events in rows) - count
-    conn.execute(delete(rollups).where(rollups.c.id.in_(ids)))
+    conn.execute(delete(table).where(table.c.id.in_(ids)))
     if remaining > 0 and merged:
         day, name = key
         conn.execute(
-            insert(rollups).values(day=day, event=name, events=remaining, users=merged.serialize())
+            insert(table).values(day=day, event=name, events=remaining, users=merged.serialize())
         )

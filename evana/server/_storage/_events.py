@@ -11,7 +11,8 @@ from evana.server._batch import NormalizedEvent
 from ._compaction import Compactor
 from ._database import Database
 from ._persons import PersonChanges, link_ids, write_properties
-from ._rollups import inserted_events, write_deltas
+from ._properties import read_tracked, write_property_deltas
+from ._rollups import build_deltas, inserted_events, write_deltas
 from ._users import UserIds
 
 __all__ = ["EventStore", "WriteResult"]
@@ -66,10 +67,15 @@ class EventStore:
         changes = PersonChanges.of(unique)
         uids = self.users.resolve([*(row.user_id for row in unique), *changes.other_ids])
         with self.db.write() as conn:
+            # First, so that a backfill of property rollups waits for this batch or this batch
+            # for it (see _properties): then no event is counted by both, or by neither.
+            tracked = read_tracked(conn, share=True)
             # Person operations are stored like any event, in the same statement; their
             # deltas stay out of the rollups (see build_deltas): they count in no report.
-            deltas = self.db.dialect.store_events(conn, unique, uids)
+            new = self.db.dialect.store_events(conn, unique)
+            deltas = build_deltas((r.timestamp.date(), r.event, uids[r.user_id]) for r in new)
             write_deltas(conn, self.db.dialect, deltas)
+            write_property_deltas(conn, self.db.dialect, new, uids, tracked)
             # Links and person properties go with the events that carry them (never without:
             # a crash in between would lose them, as the events would be duplicates on resend).
             # Every copy is applied, not only new rows: both are idempotent.

@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
-from sqlalchemy import ColumnElement, Connection, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, func, or_, select
 
 from ._bitmaps import BitmapCache, BitmapSource, load_bitmaps
 from ._tables import ALL_EVENTS, PERSON_EVENTS, rollups
@@ -38,8 +38,11 @@ class RollupStore(BitmapSource, Protocol):
     """What the rollups need of a database dialect (``Dialect``), named here so that this module
     does not import the dialects (which import it)."""
 
-    def append_rollups(self, conn: Connection, rows: Sequence[RollupRow]) -> None:
-        """Insert rollup rows (day, event, events, users bitmap); ids come from the table."""
+    def append_rollups(
+        self, conn: Connection, rows: Sequence[RollupRow], table: Table = rollups
+    ) -> None:
+        """Insert rollup rows (day, event, events, users bitmap) into ``table`` (``rollups``
+        or ``property_rollups``); ids come from the table."""
         ...
 
     def by_code_point(self, column: ColumnElement[str]) -> ColumnElement[str]:
@@ -88,8 +91,10 @@ def inserted_events(deltas: dict[Key, Delta]) -> int:
     )
 
 
-def write_deltas(conn: Connection, dialect: RollupStore, deltas: dict[Key, Delta]) -> None:
-    """Append one rollup row per key (person operations' keys are skipped: see
+def write_deltas(
+    conn: Connection, dialect: RollupStore, deltas: dict[Key, Delta], table: Table = rollups
+) -> None:
+    """Append one rollup row per key to ``table`` (person operations' keys are skipped: see
     :func:`build_deltas`)."""
     dialect.append_rollups(
         conn,
@@ -97,6 +102,7 @@ def write_deltas(conn: Connection, dialect: RollupStore, deltas: dict[Key, Delta
             (day, name, delta.events, BitMap(delta.uids).serialize())
             for (day, name), delta in sorted(counted(deltas).items())
         ],
+        table,
     )
 
 
@@ -104,11 +110,20 @@ class RollupReader:
     """Reads of the rollups that reports are made from, within one read transaction."""
 
     def __init__(
-        self, conn: Connection, dialect: RollupStore, cache: BitmapCache | None = None
+        self,
+        conn: Connection,
+        dialect: RollupStore,
+        cache: BitmapCache | None = None,
+        table: Table = rollups,
     ) -> None:
         self.conn = conn
         self.dialect = dialect
         self.cache = cache
+        self.table = table
+
+    def bitmaps_by_key(self, stmt: Select[Any]) -> dict[Key, AbstractBitMap]:
+        """The union of the bitmaps of the statement's (id, day, event) rows per key."""
+        return self._bitmaps_by(stmt, "key")
 
     def _bitmaps_by(self, stmt: Select[Any], by: str) -> dict[Any, AbstractBitMap]:
         """Union the bitmaps of the statement's (id, day, event) rows per day, per event or per

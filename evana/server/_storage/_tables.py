@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 from sqlalchemy import (
+    DDL,
     BigInteger,
+    Boolean,
     Column,
     Date,
+    Identity,
     Index,
     Integer,
     LargeBinary,
     MetaData,
     String,
     Table,
+    Text,
     Uuid,
 )
+from sqlalchemy import event as sql_event
 
 from evana.schema import MAX_NAME_LENGTH
 
@@ -22,13 +27,16 @@ from ._types import JSONDocument, UTCDateTime
 __all__ = [
     "ALL_EVENTS",
     "PERSON_EVENTS",
+    "PROPERTY_ROLLUP_IDS",
     "api_keys",
     "events",
     "metadata",
     "person_ids",
     "person_properties",
     "person_state",
+    "property_rollups",
     "rollups",
+    "tracked_properties",
     "users",
 ]
 
@@ -93,6 +101,57 @@ rollups = Table(
     # Ids are never reused (AUTOINCREMENT on SQLite; a sequence on PostgreSQL), so a bitmap
     # cached under its row id never goes stale: rows are only inserted and deleted, never updated.
     sqlite_autoincrement=True,
+)
+
+#: Row ids of ``property_rollups`` start here, so a bitmap's row id names its table too (the
+#: report cache keys bitmaps by row id alone): ``rollups`` would need a trillion rows to reach it.
+PROPERTY_ROLLUP_IDS = 1 << 40
+
+#: Per-day rollups of each value of each tracked event property (``tracked_properties``), the
+#: same append-only deltas as ``rollups``, whose ``event`` column holds the key
+#: "<event>\x1f<property>\x1f<value as JSON>"
+#: (a missing property is ``null``), ``events`` how many of the day's events of that name had
+#: that value and ``users`` whose they were. Insights filtered or broken down by one tracked
+#: property read these instead of raw events. The key compares by byte on PostgreSQL ("C"), so
+#: an event's and property's keys are one index range whatever the database's locale.
+property_rollups = Table(
+    "property_rollups",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        Identity(start=PROPERTY_ROLLUP_IDS),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("day", Date(), nullable=False),
+    Column("event", Text().with_variant(Text(collation="C"), "postgresql"), nullable=False),
+    Column("events", BigInteger(), nullable=False),
+    Column("users", LargeBinary(), nullable=False),
+    Index(None, "event", "day"),
+    Index(None, "day", "event"),
+    sqlite_autoincrement=True,
+)
+# SQLite has no identity start: its AUTOINCREMENT counter is seeded instead.
+sql_event.listen(
+    property_rollups,
+    "after_create",
+    DDL(  # type: ignore[no-untyped-call]
+        "INSERT INTO sqlite_sequence (name, seq)"
+        f" VALUES ('property_rollups', {PROPERTY_ROLLUP_IDS - 1})"
+    ).execute_if(dialect="sqlite"),
+)
+
+#: The event properties kept in ``property_rollups``. A property is *ready* once every stored
+#: event's value is in them; until then ``complete_through`` is the last day built for events
+#: already stored (None: none yet), and writers add only events of days up to it, so that the
+#: backfill (``evana db upgrade``) and the writers never count one event twice.
+tracked_properties = Table(
+    "tracked_properties",
+    metadata,
+    Column("property", String(MAX_NAME_LENGTH), primary_key=True),
+    Column("complete_through", Date(), nullable=True),
+    Column("ready", Boolean(), nullable=False),
 )
 
 #: The uids of every person of several distinct ids, each with the person's number (``pid``:

@@ -1,0 +1,196 @@
+"""Insights of one tracked property, answered from its rollups instead of raw events.
+
+A query qualifies when every filter and the breakdown name the same event property, that
+property is tracked and ready (``EVANA_INSIGHT_PROPERTIES``), every series names its event,
+and its math counts events or persons. Each distinct value of the property then stands for all
+the events that carry it: the filters are judged once per value (with the same predicate the raw
+path uses on each event), and counts add up and bitmaps union over the values kept. Anything
+else — another math, two properties, a person property — returns None, and the caller reads
+raw events.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from pyroaring import AbstractBitMap, BitMap
+
+from evana.insights import Filter, TrendResult, Trends, TrendsQuery
+from evana.server._storage import MISSING_VALUE, json_value
+
+from ._filters import compile_where
+from ._periods import periods_overlapping
+from ._trends import OTHER, rank_key
+from ._values import PERSON_PREFIX, breakdown_text
+
+if TYPE_CHECKING:
+    from ._activity import ActivityReader
+
+__all__ = ["property_by_day", "property_trends"]
+
+#: Per day: the events and the persons (None when not asked for) of some values.
+Days = dict[dt.date, tuple[int, AbstractBitMap | None]]
+
+
+def _one_property(where: Sequence[Filter], breakdown: str | None = None) -> str | None:
+    """The one event property that the filters and breakdown name, if it is one."""
+    keys = {f.key for f in where}
+    if breakdown is not None:
+        keys.add(breakdown)
+    if len(keys) != 1:
+        return None
+    (key,) = keys
+    return None if key.startswith(PERSON_PREFIX) else key
+
+
+def _groups(
+    reader: ActivityReader,
+    event: str,
+    prop: str,
+    start: dt.date | None,
+    end: dt.date,
+    where: Sequence[Filter],
+    *,
+    users: bool,
+    by_value: bool,
+) -> dict[str | None, Days] | None:
+    """The events (and persons) per day of the values of ``prop`` that pass ``where``, grouped
+    by their breakdown text (``by_value``; else all under None); None: not answerable here."""
+    values = reader.properties.values(event, prop, start, end, users=users)
+    if values is None:
+        return None
+    holds = compile_where(where)
+    out: dict[str | None, Days] = {}
+    for text, by_day in values.items():
+        value = None if text == MISSING_VALUE else json_value(text)
+        if holds is not None and not holds({} if value is None else {prop: value}, None):
+            continue
+        group = out.setdefault(breakdown_text(value) if by_value else None, {})
+        for day, (count, bitmap) in by_day.items():
+            persons = None if bitmap is None else reader.persons.translate(bitmap)
+            _add(group, day, count, persons)
+    return out
+
+
+def _add(days: Days, day: dt.date, count: int, persons: AbstractBitMap | None) -> None:
+    known = days.get(day)
+    if known is None:
+        days[day] = (count, persons)
+        return
+    total, seen = known
+    both = None if persons is None or seen is None else BitMap.union(seen, persons)
+    days[day] = (total + count, both)
+
+
+def _merge(parts: Sequence[Days]) -> Days:
+    out: Days = {}
+    for part in parts:
+        for day, (count, persons) in part.items():
+            _add(out, day, count, persons)
+    return out
+
+
+def property_by_day(
+    reader: ActivityReader,
+    event: str | None,
+    start: dt.date | None,
+    end: dt.date,
+    where: Sequence[Filter],
+) -> dict[dt.date, AbstractBitMap] | None:
+    """Persons of ``event`` where ``where`` holds, per day, from property rollups; None when
+    they cannot answer (see the module)."""
+    prop = _one_property(where)
+    if event is None or prop is None:
+        return None
+    groups = _groups(reader, event, prop, start, end, where, users=True, by_value=False)
+    if groups is None:
+        return None
+    days = groups.get(None, {})
+    return {day: persons for day, (_, persons) in sorted(days.items()) if persons}
+
+
+def property_trends(query: TrendsQuery, reader: ActivityReader) -> Trends | None:
+    """A trends query from property rollups, or None when they cannot answer it."""
+    props = set()
+    for series in query.series:
+        if series.event is None or series.math not in ("total", "users"):
+            return None
+        props.add(_one_property(series.where, query.breakdown))
+    if len(props) != 1 or None in props:
+        return None
+    (prop,) = props
+    assert prop is not None
+    starts = periods_overlapping(query.since, query.until, query.interval)
+    ends = [*(s - dt.timedelta(days=1) for s in starts[1:]), query.until]
+    results: list[TrendResult] = []
+    for number, series in enumerate(query.series):
+        assert series.event is not None
+        users = series.math == "users"
+        groups = _groups(
+            reader,
+            series.event,
+            prop,
+            query.since,
+            query.until,
+            series.where,
+            users=users,
+            by_value=query.breakdown is not None,
+        )
+        if groups is None:
+            return None
+
+        spans = list(zip(starts, ends, strict=True))
+        if query.breakdown is None:
+            days = groups.get(None, {})
+            results.append(_result(query, number, None, days, _math(days, users), spans))
+            continue
+        totals = {label: _math(days, users) for label, days in groups.items()}
+        ranked = sorted(totals.items(), key=rank_key)
+        kept, rest = ranked[: query.breakdown_limit], ranked[query.breakdown_limit :]
+        results.extend(
+            _result(query, number, label, groups[label], total, spans) for label, total in kept
+        )
+        if rest:
+            other = _merge([groups[label] for label, _ in rest])
+            results.append(_result(query, number, OTHER, other, _math(other, users), spans))
+    return Trends(interval=query.interval, since=query.since, until=query.until, results=results)
+
+
+def _result(
+    query: TrendsQuery,
+    number: int,
+    label: str | None,
+    days: Days,
+    total: int,
+    spans: Sequence[tuple[dt.date, dt.date]],
+) -> TrendResult:
+    """One result of series ``number``: a point per period and the whole range's ``total``."""
+    series = query.series[number]
+    users = series.math == "users"
+    return TrendResult.model_validate(
+        {
+            "series": number,
+            "event": series.event,
+            "math": series.math,
+            "breakdown": label,
+            "points": [
+                {"date": start, "value": _math(days, users, start, end)} for start, end in spans
+            ],
+            "total": total,
+        }
+    )
+
+
+def _math(days: Days, users: bool, start: dt.date | None = None, end: dt.date | None = None) -> int:
+    """Events or distinct persons of the days in [start, end] (every day when not given)."""
+    inside = [
+        item
+        for day, item in days.items()
+        if (start is None or day >= start) and (end is None or day <= end)
+    ]
+    if not users:
+        return sum(count for count, _ in inside)
+    parts = [persons for _, persons in inside if persons is not None]
+    return len(BitMap.union(*parts)) if parts else 0
