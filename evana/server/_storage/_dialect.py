@@ -11,6 +11,7 @@ import contextlib
 import datetime as dt
 import hashlib
 import json
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from typing import Any, ClassVar
 
@@ -48,6 +49,9 @@ from ._rollups import Key, RollupRow
 from ._tables import PROPERTY_ROLLUP_IDS, property_rollups, rollups, tracked_properties
 
 __all__ = ["Dialect", "classify_error", "dialect_for_url", "is_database_error", "json_text"]
+
+#: Seconds a pooled PostgreSQL connection may sit idle and still be used without a ping.
+_PING_AFTER_IDLE = 1.0
 
 # Bound parameters per IN list (SQLite allows 32766 per statement).
 _ID_CHUNK = 5000
@@ -323,7 +327,6 @@ class PostgresDialect(Dialect):
     def create_engine(self, url: str) -> Engine:
         engine = create_engine(
             url,
-            pool_pre_ping=True,
             pool_size=10,
             max_overflow=10,
             json_serializer=json_text,
@@ -335,6 +338,23 @@ class PostgresDialect(Dialect):
             # jsonb read back decodes with the fast reader.
             psycopg.types.json.set_json_dumps(json_text, context=dbapi_connection)
             psycopg.types.json.set_json_loads(json_value, context=dbapi_connection)
+
+        # A connection idle for a while is pinged before use (a restarted server has closed
+        # it: a fresh one is taken instead); one used a moment ago is not. A ping on every
+        # checkout cost a round trip per statement group, most of a small report's time.
+        @event.listens_for(engine, "checkin")
+        def _on_checkin(_dbapi_connection: Any, record: Any) -> None:
+            record.info["evana_used"] = time.monotonic()
+
+        @event.listens_for(engine, "checkout")
+        def _on_checkout(dbapi_connection: Any, record: Any, _proxy: Any) -> None:
+            if time.monotonic() - record.info.get("evana_used", 0.0) < _PING_AFTER_IDLE:
+                return
+            try:
+                engine.dialect.do_ping(dbapi_connection)
+            except Exception as error:
+                # The pool discards this connection and checks out another.
+                raise exc.DisconnectionError(str(error)) from error
 
         return engine
 

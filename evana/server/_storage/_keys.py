@@ -52,7 +52,7 @@ class KeyRepository:
 
     def get(self, key_id: str) -> KeyRecord | None:
         """The key with this id, revoked or not."""
-        with self.db.read() as conn:
+        with self.db.lookup() as conn:
             row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
         return KeyRecord(**row._mapping) if row else None
 
