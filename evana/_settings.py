@@ -146,6 +146,11 @@ class Settings(BaseSettings):
         " comma-separated, kept per day and value so that insights filtered or broken down by"
         " one of them never read raw events. `evana db upgrade` builds them for stored events.",
     )
+    insight_numbers: Annotated[list[str], NoDecode] = Field(
+        default_factory=list,
+        description="Numeric event properties (amount, duration), comma-separated, summed per"
+        " day so that sum, avg, min and max trends of them never read raw events.",
+    )
     docs_enabled: bool = Field(default=True, description="Serve /docs, /redoc and /openapi.json.")
     metrics_access: Literal["public", "key", "off"] = Field(
         default="public",
@@ -160,7 +165,7 @@ class Settings(BaseSettings):
             return [origin.strip() for origin in value.split(",") if origin.strip()]
         return value
 
-    @field_validator("insight_properties", mode="before")
+    @field_validator("insight_properties", "insight_numbers", mode="before")
     @classmethod
     def _property_names(cls, value: object) -> object:
         names = value.split(",") if isinstance(value, str) else value

@@ -84,7 +84,8 @@ def existing_database(url: str, hint: str = "") -> Database:
 @db_app.command("upgrade")
 def upgrade(database_url: DatabaseUrl = None) -> None:
     """Apply every migration not yet applied (safe to run concurrently and repeatedly), then
-    keep rollups of exactly the properties EVANA_INSIGHT_PROPERTIES names: those added are built
+    keep rollups of exactly the properties EVANA_INSIGHT_PROPERTIES and EVANA_INSIGHT_NUMBERS
+    name: those added are built
     for the events already stored, one day at a time (resumable: run it again to go on; the
     API and workers may keep running), those removed are dropped.
 
@@ -102,7 +103,7 @@ def upgrade(database_url: DatabaseUrl = None) -> None:
             console.print(f"The database is up to date (revision {after}).")
         else:
             console.print(f"Upgraded the database from revision {before or 'none'} to {after}.")
-        pending = sync_tracked(db, settings.insight_properties)
+        pending = sync_tracked(db, settings.insight_properties, settings.insight_numbers)
         if pending:
             _build_property_rollups(db, pending)
     finally:

@@ -66,9 +66,10 @@ Authenticate with an API key in `X-API-Key` (or `Authorization: Bearer`). Scopes
 
 
 def track_properties(db: Database, settings: Settings) -> None:
-    """Start keeping rollups of the properties ``EVANA_INSIGHT_PROPERTIES`` adds (only
+    """Start keeping rollups of the properties ``EVANA_INSIGHT_PROPERTIES`` and
+    ``EVANA_INSIGHT_NUMBERS`` add (only
     ``evana db upgrade`` stops keeping one, and builds them for stored events)."""
-    pending = sync_tracked(db, settings.insight_properties, drop=False)
+    pending = sync_tracked(db, settings.insight_properties, settings.insight_numbers, drop=False)
     if pending:
         log.warning(
             "msg=insight_properties_pending properties=%s detail=%r",

@@ -19,15 +19,17 @@ from .reference import Ev
 
 @pytest.fixture
 def iapi(db_url: str) -> Iterator[Api]:
-    """The API on each dialect, with room for big batches. ``plan`` has property rollups, so a
-    query whose filters and breakdown all name ``plan`` is answered from them, while one that
-    names ``amount``, ``a.b`` or two keys reads raw events: both paths meet one reference."""
+    """The API on each dialect, with room for big batches. ``plan`` has property rollups and
+    ``amount`` number rollups, so a query whose filters and breakdown all name ``plan``, or
+    whose sum, avg, min or max of ``amount`` has no filter, is answered from them, while any
+    other reads raw events: both paths meet one reference."""
     yield from make_api(
         Settings(
             database_url=db_url,
             max_batch_events=5000,
             max_body_bytes=8 * 1024 * 1024,
             insight_properties=["plan"],
+            insight_numbers=["amount"],
         )
     )
 
@@ -60,6 +62,7 @@ def forget_events(api: Api) -> None:
         conn.execute(text("DELETE FROM events"))
         conn.execute(text("DELETE FROM rollups"))
         conn.execute(text("DELETE FROM property_rollups"))
+        conn.execute(text("DELETE FROM number_rollups"))
 
 
 def query(api: Api, kind: str, body: dict[str, Any]) -> Any:

@@ -20,7 +20,7 @@ from evana._settings import Settings
 from evana.server._batch import NormalizedEvent
 from evana.server._insights import _activity
 from evana.server._storage import EventStore, backfill, erase_user, settle, sync_tracked
-from evana.server._storage._tables import property_rollups, tracked_properties
+from evana.server._storage._tables import number_rollups, property_rollups, tracked_properties
 from tests.conftest import Api, make_api
 
 from . import reference as ref
@@ -92,6 +92,40 @@ def test_trends_of_a_tracked_property_match_the_reference(
         "series": series,
         "breakdown": breakdown,
         "breakdown_limit": data.draw(st.integers(1, 4), "limit"),
+    }
+    with monkeypatch.context() as patch:
+        _refuse_raw(patch)
+        got = query(iapi, "trends", body)
+    check(got, ref.trends(world, body))
+
+
+@SETTINGS
+@given(raw=raw_events(), labels=groups, props=person_props, data=st.data())
+def test_sums_and_extremes_of_a_tracked_number_match_the_reference(
+    iapi: Api,
+    monkeypatch: pytest.MonkeyPatch,
+    raw: list[Any],
+    labels: list[int],
+    props: dict[str, Any],
+    data: st.DataObject,
+) -> None:
+    world = load(iapi, raw, labels, props)
+    since, until = dates(data)
+    maths = st.sampled_from(["sum", "avg", "min", "max", "sum", "total", "users"])
+    series = [
+        {"event": data.draw(st.sampled_from(NAMES), "event"), "math": math, "property": "amount"}
+        for math in data.draw(st.lists(maths, min_size=1, max_size=3), "maths")
+    ]
+    if all(s["math"] in ("total", "users") for s in series):
+        series[0]["math"] = "sum"
+    for one in series:
+        if one["math"] in ("total", "users"):
+            del one["property"]
+    body: dict[str, Any] = {
+        "since": since.isoformat(),
+        "until": until.isoformat(),
+        "interval": data.draw(st.sampled_from(["day", "week", "month"]), "interval"),
+        "series": series,
     }
     with monkeypatch.context() as patch:
         _refuse_raw(patch)
@@ -203,28 +237,46 @@ def test_a_backfill_beside_writers_counts_every_event_once(untracked_api: Api) -
     assert _plan_trends(api, "total")["results"][0]["total"] == 96 // 4 + 6
 
 
+def _amount_trends(api: Api) -> list[Any]:
+    body = {
+        "since": "2026-11-01",
+        "until": "2026-11-10",
+        "series": [
+            {"event": "buy", "math": m, "property": "amount"} for m in ("sum", "min", "max")
+        ],
+    }
+    return [r["total"] for r in query(api, "trends", body)["results"]]
+
+
 def test_erasure_and_compaction_keep_property_rollups_exact(iapi: Api) -> None:
     events = [
-        Ev("buy", user, day(d), {"plan": plan})
+        Ev("buy", user, day(d), {"plan": plan, "amount": amount})
         for d in (1, 2, 3)
-        for user, plan in (("ann", "pro"), ("bob", "pro"), ("cy", "free"), ("ann", None))
+        for user, plan, amount in (
+            ("ann", "pro", 100),
+            ("bob", "pro", 2.5),
+            ("cy", "free", 7),
+            ("ann", None, -3),
+        )
     ]
     for part in range(0, len(events), 3):  # several writes: several rows per key
         send(iapi, events[part : part + 3])
     db = iapi.client.app_state["evana"].db  # type: ignore[attr-defined]
     settle(db, dt.date(2026, 12, 1))
     with db.read() as conn:
-        per_key = conn.execute(
-            select(func.count())
-            .select_from(property_rollups)
-            .group_by(property_rollups.c.day, property_rollups.c.event)
-        ).scalars()
-        assert set(per_key) == {1}
+        for table in (property_rollups, number_rollups):
+            per_key = conn.execute(
+                select(func.count()).select_from(table).group_by(table.c.day, table.c.event)
+            ).scalars()
+            assert set(per_key) == {1}
+    assert _amount_trends(iapi) == [319.5, -3, 100]
     erase_user(db, "ann")
+    assert _amount_trends(iapi) == [28.5, 2.5, 7]
     got = _plan_trends(iapi)
     assert [(r["breakdown"], r["total"]) for r in got["results"]] == [("free", 1), ("pro", 1)]
     _uses_rollups(iapi, ready=False)
     assert _plan_trends(iapi) == got
+    assert _amount_trends(iapi) == [28.5, 2.5, 7]
     _uses_rollups(iapi, ready=True)
     assert _plan_trends(iapi, "total")["results"][1]["total"] == 3
 

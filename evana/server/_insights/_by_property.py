@@ -13,22 +13,22 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from pyroaring import AbstractBitMap, BitMap
 
 from evana.insights import Filter, TrendResult, Trends, TrendsQuery
-from evana.server._storage import MISSING_VALUE, json_value
+from evana.server._storage import MISSING_VALUE, Summary, json_value
 
 from ._filters import compile_where
 from ._periods import periods_overlapping
-from ._trends import OTHER, rank_key
+from ._trends import OTHER, rank_key, rollup_trends
 from ._values import PERSON_PREFIX, breakdown_text
 
 if TYPE_CHECKING:
     from ._activity import ActivityReader
 
-__all__ = ["property_by_day", "property_trends"]
+__all__ = ["number_trends", "property_by_day", "property_trends"]
 
 #: Per day: the events and the persons (None when not asked for) of some values.
 Days = dict[dt.date, tuple[int, AbstractBitMap | None]]
@@ -194,3 +194,74 @@ def _math(days: Days, users: bool, start: dt.date | None = None, end: dt.date | 
         return sum(count for count, _ in inside)
     parts = [persons for _, persons in inside if persons is not None]
     return len(BitMap.union(*parts)) if parts else 0
+
+
+#: The maths a number rollup answers.
+NUMBER_MATHS = ("sum", "avg", "min", "max")
+
+
+def _numbers_answer(query: TrendsQuery, reader: ActivityReader) -> bool:
+    """Whether number rollups (with the rollups for counts) answer every series."""
+    if query.breakdown is not None:
+        return False
+    tracked = reader.properties.tracked
+    numeric = False
+    for series in query.series:
+        if series.where or series.event is None:
+            return False
+        if series.math in NUMBER_MATHS:
+            if series.property is None or not tracked.number_ready(series.property):
+                return False
+            numeric = True
+        elif series.math not in ("total", "users"):
+            return False
+    return numeric
+
+
+def number_trends(query: TrendsQuery, reader: ActivityReader) -> Trends | None:
+    """A trends query without filters or breakdown whose property maths (``sum``, ``avg``,
+    ``min``, ``max``) name tracked numeric properties, from number rollups (and its counts of
+    events and persons from the rollups); None when they cannot answer it."""
+    if not _numbers_answer(query, reader):
+        return None
+    starts = periods_overlapping(query.since, query.until, query.interval)
+    ends = [*(s - dt.timedelta(days=1) for s in starts[1:]), query.until]
+    spans = list(zip(starts, ends, strict=True))
+    results: list[TrendResult] = []
+    for number, series in enumerate(query.series):
+        if series.math in NUMBER_MATHS:
+            results.append(_number_result(query, number, reader, spans))
+        else:
+            one = rollup_trends(query.model_copy(update={"series": [series]}), reader)
+            results.append(one.results[0].model_copy(update={"series": number}))
+    return Trends(interval=query.interval, since=query.since, until=query.until, results=results)
+
+
+def _number_result(
+    query: TrendsQuery,
+    number: int,
+    reader: ActivityReader,
+    spans: Sequence[tuple[dt.date, dt.date]],
+) -> TrendResult:
+    series = query.series[number]
+    assert series.event is not None
+    assert series.property is not None
+    by_day = reader.properties.numbers(series.event, series.property, query.since, query.until)
+
+    def over(first: dt.date, last: dt.date) -> Any:
+        out = Summary()
+        for day, summary in by_day.items():
+            if first <= day <= last:
+                out.merge(summary)
+        return out.math(series.math)
+
+    return TrendResult.model_validate(
+        {
+            "series": number,
+            "event": series.event,
+            "math": series.math,
+            "breakdown": None,
+            "points": [{"date": start, "value": over(start, end)} for start, end in spans],
+            "total": over(query.since, query.until),
+        }
+    )

@@ -17,7 +17,7 @@ from evana.insights import (
 from evana.schema import Period
 
 from ._activity import PersonReports
-from ._by_property import property_trends
+from ._by_property import number_trends, property_trends
 from ._filters import wanted_rows
 from ._funnels import funnel_columns, run_funnel
 from ._lifecycle import lifecycle
@@ -38,7 +38,7 @@ class InsightService(PersonReports):
         with self.activity() as reader:
             if from_rollups(query):
                 return rollup_trends(query, reader)
-            found = property_trends(query, reader)
+            found = property_trends(query, reader) or number_trends(query, reader)
             if found is not None:
                 return found
             wanted = wanted_rows((s.event, s.where) for s in query.series)

@@ -10,6 +10,7 @@ from ._events import EventStore, WriteResult
 from ._insight_rows import EventRows, Wanted, load_event_rows
 from ._keys import KeyRecord, KeyRepository
 from ._migrate import current_revision, head_revision, upgrade
+from ._numbers import Summary
 from ._persons import PersonDirectory, PersonMap, PersonRecord, read_person
 from ._properties import MISSING as MISSING_VALUE
 from ._properties import PropertyReader, backfill, check_property_name, sync_tracked
@@ -34,6 +35,7 @@ __all__ = [
     "PersonRecord",
     "PropertyReader",
     "RollupReader",
+    "Summary",
     "Wanted",
     "WriteResult",
     "backfill",

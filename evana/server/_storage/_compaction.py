@@ -22,8 +22,9 @@ from pyroaring import BitMap
 from sqlalchemy import Table, delete, func, or_, select, tuple_
 
 from ._database import Database
+from ._numbers import merge_keys
 from ._rollups import RollupRow
-from ._tables import property_rollups, rollups
+from ._tables import number_rollups, property_rollups, rollups
 
 #: The tables of rollup deltas, merged alike (their keys never collide: see _properties).
 TABLES = (rollups, property_rollups)
@@ -101,11 +102,21 @@ def compact(db: Database, keys: Iterable[Key], *, threshold: int = COMPACT_AFTER
     return _merge(db, crowded)
 
 
+def _merge_numbers(db: Database, keys: Sequence[Key]) -> int:
+    """Merge number rollup keys, as :func:`_merge` does bitmap ones."""
+    merged = 0
+    for i in range(0, len(keys), MERGE_CHUNK):
+        with db.write() as conn:
+            locked = db.dialect.try_lock_rollup_keys(conn, keys[i : i + MERGE_CHUNK])
+            merged += merge_keys(conn, locked)
+    return merged
+
+
 def settle(db: Database, before: dt.date, *, limit: int = SETTLE_LIMIT) -> int:
     """Merge every key of the days before ``before`` that has several rows, in each rollup
     table (at most ``limit`` keys per table); return keys merged."""
     merged = 0
-    for table in TABLES:
+    for table in (*TABLES, number_rollups):
         with db.read() as conn:
             keys = conn.execute(
                 select(table.c.day, table.c.event)
@@ -114,7 +125,8 @@ def settle(db: Database, before: dt.date, *, limit: int = SETTLE_LIMIT) -> int:
                 .having(func.count() > 1)
                 .limit(limit)
             ).all()
-        merged += _merge(db, [(day, name) for day, name in keys], table)
+        found = [(day, name) for day, name in keys]
+        merged += _merge_numbers(db, found) if table is number_rollups else _merge(db, found, table)
     return merged
 
 
@@ -235,6 +247,16 @@ class Compactor:
             merged += _merge(self.db, keys, table)
             due += len(keys)
             more = more or len(keys) >= self.limit
+        keys = due_keys(
+            self.db,
+            before=before,
+            threshold=self.threshold,
+            limit=self.limit,
+            table=number_rollups,
+        )
+        merged += _merge_numbers(self.db, keys)
+        due += len(keys)
+        more = more or len(keys) >= self.limit
         result = PassResult(due, merged, time.perf_counter() - start)
         self._more = more
         self.passes += 1

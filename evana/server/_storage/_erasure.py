@@ -18,6 +18,7 @@ from pyroaring import BitMap
 from sqlalchemy import Connection, Table, delete, insert, select
 
 from ._database import Database
+from ._numbers import number_key, rebuild_keys
 from ._persons import forget_persons, person_uids, uid_of, user_ids_of
 from ._properties import Tracked, property_key, read_tracked, value_text
 from ._rollups import Key
@@ -109,6 +110,7 @@ def erase_user(db: Database, user_id: str) -> Erasure:
         uids = person_uids(conn, uid)
         names = user_ids_of(conn, uids)
         removed: dict[Table, Counter[Key]] = {table: Counter() for table in _TABLES}
+        numbers: set[Key] = set()  # number rollup keys to rebuild from the events left
         deleted = 0
         for stamp, name, properties in conn.execute(
             delete(events)
@@ -118,10 +120,18 @@ def erase_user(db: Database, user_id: str) -> Erasure:
             deleted += 1
             for table, key in _keys_of(stamp, name, properties, tracked):
                 removed[table][key] += 1
+            day = stamp.astimezone(dt.UTC).date()
+            if name not in PERSON_EVENTS:
+                numbers.update(
+                    (day, number_key(name, prop))
+                    for prop in tracked.numbers
+                    if tracked.covers_number(prop, day)
+                )
         for table in _TABLES:
             for key in _keys_holding(conn, table, set(uids)):
                 removed[table].setdefault(key, 0)
-        db.dialect.lock_rollup_keys(conn, sorted({k for found in removed.values() for k in found}))
+        locks = {k for found in removed.values() for k in found} | numbers
+        db.dialect.lock_rollup_keys(conn, sorted(locks))
         # Statements after the locks: they see every row committed by previous holders.
         rows = {
             table: {key: _rows_of(conn, table, key) for key in sorted(found)}
@@ -135,6 +145,7 @@ def erase_user(db: Database, user_id: str) -> Erasure:
             for key in sorted(found):
                 keep = {by_name[name] for name in kept.get((table, key), ())}
                 _rewrite_without(conn, table, key, rows[table][key], set(uids) - keep, found[key])
+        rebuild_keys(conn, numbers, db.dialect.single_writer)
         forget_persons(conn, db.dialect, uids)
     return Erasure(user_id, deleted, sum(len(found) for found in removed.values()))
 

@@ -10,6 +10,7 @@ from evana.server._batch import NormalizedEvent
 
 from ._compaction import Compactor
 from ._database import Database
+from ._numbers import write_number_deltas
 from ._persons import PersonChanges, link_ids, write_properties
 from ._properties import read_tracked, write_property_deltas
 from ._rollups import build_deltas, inserted_events, write_deltas
@@ -76,6 +77,7 @@ class EventStore:
             deltas = build_deltas((r.timestamp.date(), r.event, uids[r.user_id]) for r in new)
             write_deltas(conn, self.db.dialect, deltas)
             write_property_deltas(conn, self.db.dialect, new, uids, tracked)
+            write_number_deltas(conn, new, tracked)
             # Links and person properties go with the events that carry them (never without:
             # a crash in between would lose them, as the events would be duplicates on resend).
             # Every copy is applied, not only new rows: both are idempotent.

@@ -25,7 +25,7 @@ import datetime as dt
 import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from pyroaring import AbstractBitMap, BitMap
@@ -36,6 +36,7 @@ from ._tables import (
     ALL_EVENTS,
     PERSON_EVENTS,
     events,
+    number_rollups,
     property_rollups,
     rollups,
     tracked_properties,
@@ -120,12 +121,19 @@ def split_key(key: str) -> tuple[str, str, str]:
     return name, prop, text
 
 
+#: The kinds of tracked property: each distinct value (``property_rollups``), or numbers
+#: (``number_rollups``).
+VALUES, NUMBER = "values", "number"
+
+
 @dataclass(frozen=True, slots=True)
 class Tracked:
     """The tracked properties as of one transaction: per property, the last day whose events
-    are all in its rollups (``dt.date.max``: every day, the property is ready)."""
+    are all in its rollups (``dt.date.max``: every day, the property is ready); ``through`` for
+    properties kept by value, ``numbers`` for numeric ones."""
 
     through: Mapping[str, dt.date]
+    numbers: Mapping[str, dt.date] = field(default_factory=dict)
 
     def covers(self, prop: str, day: dt.date) -> bool:
         """Whether the rollups of ``prop`` hold every event of ``day`` (a writer adds an event
@@ -137,6 +145,15 @@ class Tracked:
         """Whether ``prop``'s rollups hold every stored event (a query may use them)."""
         return self.through.get(prop) == dt.date.max
 
+    def covers_number(self, prop: str, day: dt.date) -> bool:
+        """:meth:`covers` for a numeric property."""
+        last = self.numbers.get(prop)
+        return last is not None and day <= last
+
+    def number_ready(self, prop: str) -> bool:
+        """:meth:`ready` for a numeric property."""
+        return self.numbers.get(prop) == dt.date.max
+
 
 def read_tracked(conn: Connection, *, share: bool = False) -> Tracked:
     """The tracked properties. ``share``: lock them against a backfill step until this
@@ -144,16 +161,17 @@ def read_tracked(conn: Connection, *, share: bool = False) -> Tracked:
     writers run one at a time)."""
     stmt = select(
         tracked_properties.c.property,
+        tracked_properties.c.kind,
         tracked_properties.c.complete_through,
         tracked_properties.c.ready,
     )
     if share:
         stmt = stmt.with_for_update(read=True)
-    through: dict[str, dt.date] = {}
-    for prop, last, ready in conn.execute(stmt):
+    found: dict[str, dict[str, dt.date]] = {VALUES: {}, NUMBER: {}}
+    for prop, kind, last, ready in conn.execute(stmt):
         if ready or last is not None:  # a property no day of which is built yet covers none
-            through[prop] = dt.date.max if ready else last
-    return Tracked(through)
+            found.setdefault(kind, {})[prop] = dt.date.max if ready else last
+    return Tracked(found[VALUES], found[NUMBER])
 
 
 def property_deltas(
@@ -195,40 +213,60 @@ def write_property_deltas(
     write_deltas(conn, dialect, deltas, property_rollups)
 
 
-def sync_tracked(db: Database, wanted: Sequence[str], *, drop: bool = True) -> list[str]:
-    """Make the tracked properties ``wanted``: new ones are added (ready at once when no event
-    is stored yet, else waiting for :func:`backfill`) and, with ``drop``, others are dropped
-    with their rollups. Returns the properties that still need a backfill."""
-    wanted = [check_property_name(name) for name in dict.fromkeys(wanted)]
+def sync_tracked(
+    db: Database, wanted: Sequence[str], numbers: Sequence[str] = (), *, drop: bool = True
+) -> list[str]:
+    """Make the tracked properties ``wanted`` (by value) and ``numbers`` (numeric): new ones
+    are added (ready at once when no event is stored yet, else waiting for :func:`backfill`)
+    and, with ``drop``, others are dropped with their rollups. Returns the properties that
+    still need a backfill."""
+    asked = {(check_property_name(name), VALUES) for name in wanted}
+    asked |= {(check_property_name(name), NUMBER) for name in numbers}
     with db.write() as conn:
         db.dialect.lock_tracked(conn)
-        known = {row.property: row for row in conn.execute(select(tracked_properties))}
-        gone = sorted(set(known) - set(wanted)) if drop else []
-        for prop in gone:
-            conn.execute(delete(tracked_properties).where(tracked_properties.c.property == prop))
-            _delete_rows_of(conn, prop)
-        new = [prop for prop in wanted if prop not in known]
+        known = {(row.property, row.kind) for row in conn.execute(select(tracked_properties))}
+        gone = sorted(known - asked) if drop else []
+        for prop, kind in gone:
+            conn.execute(
+                delete(tracked_properties).where(
+                    tracked_properties.c.property == prop, tracked_properties.c.kind == kind
+                )
+            )
+            _delete_rows_of(conn, prop, kind)
+        new = sorted(asked - known)
         if new:
             empty = conn.execute(select(events.c.event_id).limit(1)).first() is None
             conn.execute(
                 insert(tracked_properties),
-                [{"property": p, "complete_through": None, "ready": empty} for p in new],
+                [
+                    {"property": p, "kind": k, "complete_through": None, "ready": empty}
+                    for p, k in new
+                ],
             )
         if gone or new:
             log.info("msg=tracked_properties added=%s dropped=%s", new, gone)
         return sorted(
-            row.property
-            for row in conn.execute(
-                select(tracked_properties.c.property).where(~tracked_properties.c.ready)
-            )
+            {
+                prop
+                for (prop,) in conn.execute(
+                    select(tracked_properties.c.property).where(~tracked_properties.c.ready)
+                )
+            }
         )
 
 
-def _delete_rows_of(conn: Connection, prop: str) -> None:
+def _delete_rows_of(conn: Connection, prop: str, kind: str) -> None:
     """Drop every rollup row of ``prop`` (a property no longer tracked)."""
+    from ._numbers import number_key
+
     names = [name for (name,) in conn.execute(select(rollups.c.event).distinct())]
     for name in names:
         if name == ALL_EVENTS:
+            continue
+        if kind == NUMBER:
+            conn.execute(
+                delete(number_rollups).where(number_rollups.c.event == number_key(name, prop))
+            )
             continue
         low, high = _key_range(name, prop)
         conn.execute(
@@ -253,15 +291,15 @@ def backfill(db: Database, progress: Progress | None = None) -> int:
     one day per transaction (resumable: a day built stays built), while writers go on; then
     mark them ready. Returns the days built. ``progress(done, total)`` follows the days."""
     with db.read() as conn:
-        pending = {
-            row.property: row.complete_through
+        pending = [
+            row.complete_through
             for row in conn.execute(select(tracked_properties).where(~tracked_properties.c.ready))
-        }
+        ]
         if not pending:
             return 0
-        start = min((d for d in pending.values() if d is not None), default=None)
+        start = min((d for d in pending if d is not None), default=None)
         stmt = select(rollups.c.day).distinct().where(rollups.c.event == ALL_EVENTS)
-        if start is not None and all(d is not None for d in pending.values()):
+        if start is not None and all(d is not None for d in pending):
             stmt = stmt.where(rollups.c.day > start)
         days = sorted(day for (day,) in conn.execute(stmt))
     done = 0
@@ -280,22 +318,30 @@ def _build(db: Database, last: dt.date | None) -> None:
     """In one transaction under the tracked table's lock: build each pending property's rows
     for the stored events of the days after its ``complete_through`` up to ``last`` (None: up
     to the end, and mark it ready)."""
+    from ._numbers import append_summaries, build_summaries
+
     with db.write() as conn:
         db.dialect.lock_tracked(conn)
-        pending = {
-            row.property: row.complete_through
-            for row in conn.execute(select(tracked_properties).where(~tracked_properties.c.ready))
-        }
-        for prop, through in pending.items():
+        pending = conn.execute(select(tracked_properties).where(~tracked_properties.c.ready))
+        for row in pending.all():
+            through = row.complete_through
             since = through + dt.timedelta(days=1) if through is not None else None
             if last is not None and since is not None and since > last:
                 continue
-            tracked = Tracked({prop: dt.date.max})
-            deltas = property_deltas(_stored(conn, since, last), tracked, every_day=True)
-            write_deltas(conn, db.dialect, deltas, property_rollups)
+            stored = _stored(conn, since, last)
+            if row.kind == NUMBER:
+                summaries = build_summaries(((d, n, p) for d, n, _, p in stored), [row.property])
+                append_summaries(conn, summaries)
+            else:
+                tracked = Tracked({row.property: dt.date.max})
+                deltas = property_deltas(stored, tracked, every_day=True)
+                write_deltas(conn, db.dialect, deltas, property_rollups)
             conn.execute(
                 update(tracked_properties)
-                .where(tracked_properties.c.property == prop)
+                .where(
+                    tracked_properties.c.property == row.property,
+                    tracked_properties.c.kind == row.kind,
+                )
                 .values(complete_through=last, ready=last is None)
             )
 
@@ -336,6 +382,13 @@ class PropertyReader:
         if self._tracked is None:
             self._tracked = read_tracked(self.conn)
         return self._tracked
+
+    def numbers(self, name: str, prop: str, start: dt.date, end: dt.date) -> dict[dt.date, Any]:
+        """Per day of [start, end], the summary (``_numbers.Summary``) of the numbers of
+        ``prop`` on events ``name``."""
+        from ._numbers import number_summaries
+
+        return number_summaries(self.conn, name, prop, start, end)
 
     def values(
         self, name: str, prop: str, start: dt.date | None, end: dt.date, *, users: bool

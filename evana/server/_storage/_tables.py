@@ -31,6 +31,7 @@ __all__ = [
     "api_keys",
     "events",
     "metadata",
+    "number_rollups",
     "person_ids",
     "person_properties",
     "person_state",
@@ -142,14 +143,45 @@ sql_event.listen(
     ).execute_if(dialect="sqlite"),
 )
 
-#: The event properties kept in ``property_rollups``. A property is *ready* once every stored
-#: event's value is in them; until then ``complete_through`` is the last day built for events
-#: already stored (None: none yet), and writers add only events of days up to it, so that the
-#: backfill (``evana db upgrade``) and the writers never count one event twice.
+#: Per-day summaries of the numbers of each tracked numeric event property (``kind``
+#: "number" in ``tracked_properties``), appended as deltas like the rollups: ``event`` holds
+#: "<event>\x1f<property>"; ``count`` numbers were seen, ``ints`` of them integers, whose exact
+#: sum is ``int_sum``; ``scaled_sum`` is the exact sum of every number as a float, in units of
+#: 2**-1074 (so partial sums add up exactly, and the float sum is rounded once, as ``math.fsum``
+#: rounds); ``low`` and ``high`` are the smallest and largest as JSON. Sums are decimal text:
+#: they outgrow 64 bits.
+number_rollups = Table(
+    "number_rollups",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("day", Date(), nullable=False),
+    Column("event", Text().with_variant(Text(collation="C"), "postgresql"), nullable=False),
+    Column("count", BigInteger(), nullable=False),
+    Column("ints", BigInteger(), nullable=False),
+    Column("int_sum", Text(), nullable=False),
+    Column("scaled_sum", Text(), nullable=False),
+    Column("low", Text(), nullable=False),
+    Column("high", Text(), nullable=False),
+    Index(None, "event", "day"),
+    Index(None, "day", "event"),
+    sqlite_autoincrement=True,
+)
+
+#: The event properties kept in ``property_rollups`` (``kind`` "values") or ``number_rollups``
+#: (``kind`` "number"). A property is *ready* once every stored event's value is in them; until
+#: then ``complete_through`` is the last day built for events already stored (None: none yet),
+#: and writers add only events of days up to it, so that the backfill (``evana db upgrade``)
+#: and the writers never count one event twice.
 tracked_properties = Table(
     "tracked_properties",
     metadata,
     Column("property", String(MAX_NAME_LENGTH), primary_key=True),
+    Column("kind", String(8), primary_key=True),
     Column("complete_through", Date(), nullable=True),
     Column("ready", Boolean(), nullable=False),
 )

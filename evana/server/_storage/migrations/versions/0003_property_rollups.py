@@ -1,4 +1,5 @@
-"""Property rollups: per-day counts and bitmaps of each value of the tracked event properties.
+"""Property rollups: per-day counts and bitmaps of each value of the tracked event properties,
+and per-day summaries (count, exact sums, least and greatest) of the tracked numeric ones.
 
 The tables start empty. Properties are tracked from ``EVANA_INSIGHT_PROPERTIES``; ``evana db
 upgrade`` builds their rollups for the events already stored (see ``_properties.backfill``).
@@ -50,14 +51,39 @@ def upgrade() -> None:
             f" VALUES ('property_rollups', {PROPERTY_ROLLUP_IDS - 1})"
         )
     op.create_table(
+        "number_rollups",
+        sa.Column(
+            "id",
+            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
+            autoincrement=True,
+            nullable=False,
+        ),
+        sa.Column("day", sa.Date(), nullable=False),
+        sa.Column(
+            "event", sa.Text().with_variant(sa.Text(collation="C"), "postgresql"), nullable=False
+        ),
+        sa.Column("count", sa.BigInteger(), nullable=False),
+        sa.Column("ints", sa.BigInteger(), nullable=False),
+        sa.Column("int_sum", sa.Text(), nullable=False),
+        sa.Column("scaled_sum", sa.Text(), nullable=False),
+        sa.Column("low", sa.Text(), nullable=False),
+        sa.Column("high", sa.Text(), nullable=False),
+        sa.PrimaryKeyConstraint("id", name="pk_number_rollups"),
+        sqlite_autoincrement=True,
+    )
+    op.create_index("ix_number_rollups_event_day", "number_rollups", ["event", "day"])
+    op.create_index("ix_number_rollups_day_event", "number_rollups", ["day", "event"])
+    op.create_table(
         "tracked_properties",
         sa.Column("property", sa.String(200), nullable=False),
+        sa.Column("kind", sa.String(8), nullable=False),
         sa.Column("complete_through", sa.Date(), nullable=True),
         sa.Column("ready", sa.Boolean(), nullable=False),
-        sa.PrimaryKeyConstraint("property", name="pk_tracked_properties"),
+        sa.PrimaryKeyConstraint("property", "kind", name="pk_tracked_properties"),
     )
 
 
 def downgrade() -> None:
     op.drop_table("tracked_properties")
+    op.drop_table("number_rollups")
     op.drop_table("property_rollups")

@@ -1,0 +1,266 @@
+"""Number rollups: per day, event name and tracked numeric property, how many numbers were
+seen, their exact sums, and the least and greatest, so that ``sum``, ``avg``, ``min`` and ``max``
+trends never read raw events.
+
+Exact, whatever the order of the additions: the integers' sum is kept as an integer, and every
+number's value as a float is kept as an integer count of 2**-1074 (the float grid's finest
+step), so partial sums of different writes, merged later, add up to the same total as one pass
+over every event; the float sum is then rounded once, as ``math.fsum`` rounds.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, Table, delete, func, insert, select
+
+from ._properties import Tracked
+from ._tables import PERSON_EVENTS, events, number_rollups
+
+if TYPE_CHECKING:
+    from evana.server._batch import NormalizedEvent
+
+__all__ = ["Summary", "number_key", "number_summaries", "write_number_deltas"]
+
+_SCALE = 1 << 1074
+
+
+def _scaled(value: float) -> int:
+    """``value`` in units of 2**-1074, exactly (every finite float is a whole number of them)."""
+    numerator, denominator = value.as_integer_ratio()
+    return numerator * (_SCALE // denominator)
+
+
+def _is_number(value: Any) -> bool:
+    """A JSON number that a trend's math counts: an int or a finite float, never a boolean."""
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return True
+    return isinstance(value, float) and math.isfinite(value)
+
+
+@dataclass(slots=True)
+class Summary:
+    """The numbers of some events: how many, how many integers, the exact sums, the extremes."""
+
+    count: int = 0
+    ints: int = 0
+    int_sum: int = 0
+    scaled_sum: int = 0
+    low: Any = None
+    high: Any = None
+
+    def add(self, value: int | float) -> None:
+        """Count one number."""
+        self.count += 1
+        if isinstance(value, int):
+            self.ints += 1
+            self.int_sum += value
+            self.scaled_sum += _scaled(float(value))
+        else:
+            self.scaled_sum += _scaled(value)
+        if self.low is None or value < self.low:
+            self.low = value
+        if self.high is None or value > self.high:
+            self.high = value
+
+    def merge(self, other: Summary) -> None:
+        """Count another summary's numbers too."""
+        if not other.count:
+            return
+        self.count += other.count
+        self.ints += other.ints
+        self.int_sum += other.int_sum
+        self.scaled_sum += other.scaled_sum
+        if self.low is None or other.low < self.low:
+            self.low = other.low
+        if self.high is None or other.high > self.high:
+            self.high = other.high
+
+    def total(self) -> int | float:
+        """The sum: an integer when every number is one, else the float sum rounded once."""
+        if self.ints == self.count:
+            return self.int_sum
+        return float(Fraction(self.scaled_sum, _SCALE))
+
+    def math(self, name: str) -> Any:
+        """``sum`` (0 when empty), ``avg``, ``min`` or ``max`` (None when empty)."""
+        if name == "sum":
+            return self.total()
+        if not self.count:
+            return None
+        if name == "avg":
+            return self.total() / self.count
+        return self.low if name == "min" else self.high
+
+
+def number_key(event: str, prop: str) -> str:
+    """The key of one numeric property of one event name."""
+    return f"{event}\x1f{prop}"
+
+
+def build_summaries(
+    rows: Iterable[tuple[dt.date, str, Any]], props: Sequence[str]
+) -> dict[tuple[dt.date, str], Summary]:
+    """Summaries per (day, key) of the numbers of ``props`` in events (day, name, properties)."""
+    out: dict[tuple[dt.date, str], Summary] = {}
+    for day, name, properties in rows:
+        if name in PERSON_EVENTS or not isinstance(properties, dict):
+            continue
+        for prop in props:
+            value = properties.get(prop)
+            if _is_number(value):
+                key = (day, number_key(name, prop))
+                found = out.get(key)
+                if found is None:
+                    found = out[key] = Summary()
+                found.add(value)  # type: ignore[arg-type]
+    return out
+
+
+def append_summaries(
+    conn: Connection, rows: Mapping[tuple[dt.date, str], Summary], table: Table = number_rollups
+) -> None:
+    """Insert one row per (day, key) summary."""
+    from ._dialect import json_text
+
+    if rows:
+        conn.execute(
+            insert(table),
+            [
+                {
+                    "day": day,
+                    "event": key,
+                    "count": s.count,
+                    "ints": s.ints,
+                    "int_sum": str(s.int_sum),
+                    "scaled_sum": str(s.scaled_sum),
+                    "low": json_text(s.low),
+                    "high": json_text(s.high),
+                }
+                for (day, key), s in sorted(rows.items())
+            ],
+        )
+
+
+def write_number_deltas(
+    conn: Connection, rows: Sequence[NormalizedEvent], tracked: Tracked
+) -> None:
+    """Append the number rollups of newly stored events (nothing when none is tracked)."""
+    if not tracked.numbers:
+        return
+    by_day: dict[dt.date, list[str]] = {}
+    stamped = []
+    for row in rows:
+        day = row.timestamp.date()
+        props = by_day.get(day)
+        if props is None:
+            props = by_day[day] = [p for p in tracked.numbers if tracked.covers_number(p, day)]
+        if props:
+            stamped.append((day, row.event, row.properties))
+    covered = {day for day, props in by_day.items() if props}
+    summaries = build_summaries(stamped, list(tracked.numbers))
+    append_summaries(
+        conn,
+        {
+            (day, key): s
+            for (day, key), s in summaries.items()
+            if day in covered and tracked.covers_number(key.rsplit("\x1f", 1)[1], day)
+        },
+    )
+
+
+def summary_of(row: Any) -> Summary:
+    """A stored row's summary."""
+    from ._dialect import json_value
+
+    return Summary(
+        int(row.count),
+        int(row.ints),
+        int(row.int_sum),
+        int(row.scaled_sum),
+        json_value(row.low),
+        json_value(row.high),
+    )
+
+
+def number_summaries(
+    conn: Connection, event: str, prop: str, start: dt.date, end: dt.date
+) -> dict[dt.date, Summary]:
+    """Per day of [start, end], the summary of ``prop`` over events ``event``."""
+    stmt = select(number_rollups).where(
+        number_rollups.c.event == number_key(event, prop),
+        number_rollups.c.day.between(start, end),
+    )
+    out: dict[dt.date, Summary] = {}
+    for row in conn.execute(stmt):
+        out.setdefault(row.day, Summary()).merge(summary_of(row))
+    return out
+
+
+def merge_keys(conn: Connection, keys: Sequence[tuple[dt.date, str]]) -> int:
+    """Replace the rows of each key by one (the caller holds the keys' locks); keys merged."""
+    if not keys:
+        return 0
+    stmt = select(number_rollups).where(
+        number_rollups.c.day.in_({d for d, _ in keys}),
+        number_rollups.c.event.in_({k for _, k in keys}),
+    )
+    wanted = set(keys)
+    parts: dict[tuple[dt.date, str], list[Any]] = {}
+    for row in conn.execute(stmt):
+        if (row.day, row.event) in wanted:
+            parts.setdefault((row.day, row.event), []).append(row)
+    merged: dict[tuple[dt.date, str], Summary] = {}
+    gone: list[int] = []
+    for key, rows in parts.items():
+        if len(rows) < 2:
+            continue
+        total = Summary()
+        for row in rows:
+            total.merge(summary_of(row))
+        merged[key] = total
+        gone += [row.id for row in rows]
+    if gone:
+        conn.execute(delete(number_rollups).where(number_rollups.c.id.in_(gone)))
+        append_summaries(conn, merged)
+    return len(merged)
+
+
+def rebuild_keys(
+    conn: Connection, keys: Iterable[tuple[dt.date, str]], single_writer: bool
+) -> None:
+    """Replace the rows of each (day, "<event>\\x1f<property>") key by one summary of the events
+    stored now (an erasure's: its events are deleted, and the least and greatest cannot be taken
+    out of a summary). The caller holds the keys' locks.
+
+    Where writers run beside us (PostgreSQL), the rows are deleted and the events read in one
+    statement, one snapshot: a writer's row is either deleted with its events counted, or kept
+    with its events not counted.
+    """
+    for day, key in sorted(set(keys)):
+        name, prop = key.rsplit("\x1f", 1)
+        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        found = (
+            select(events.c.properties)
+            .where(events.c.event == name)
+            .where(events.c.timestamp >= start, events.c.timestamp < start + dt.timedelta(days=1))
+        )
+        gone = delete(number_rollups).where(
+            number_rollups.c.day == day, number_rollups.c.event == key
+        )
+        if single_writer:
+            conn.execute(gone)
+            values = [p for (p,) in conn.execute(found)]
+        else:
+            doomed = gone.returning(number_rollups.c.id).cte("doomed")
+            stmt = found.add_columns(select(func.count()).select_from(doomed).scalar_subquery())
+            values = [p for p, _ in conn.execute(stmt)]
+        summaries = build_summaries(((day, name, p) for p in values), [prop])
+        append_summaries(conn, summaries)
