@@ -179,22 +179,52 @@ def property_deltas(
 ) -> dict[Key, Delta]:
     """Deltas of the property rollups from newly stored events (day, event, uid, properties):
     per tracked property whose rollups cover the day (``every_day``: all of them, the
-    backfill's case), the event's value, or ``null`` when it has none."""
+    backfill's case), the event's value, or ``null`` when it has none.
+
+    Events are grouped by (day, event) first and each property's values are told apart by
+    (type, value) (``1``, ``1.0`` and ``True`` are equal in Python, not in JSON), so a value's
+    JSON text is made once per group, not once per event.
+    """
     props = list(tracked.through)
     if not props:
         return {}
-    out: defaultdict[Key, Delta] = defaultdict(Delta)
+    groups: defaultdict[tuple[dt.date, str], list[tuple[int, Any]]] = defaultdict(list)
     for day, name, uid, properties in rows:
-        if name in PERSON_EVENTS:
-            continue
-        found = properties if isinstance(properties, dict) else {}
+        if name not in PERSON_EVENTS:
+            groups[(day, name)].append((uid, properties if isinstance(properties, dict) else {}))
+    out: dict[Key, Delta] = {}
+    for (day, name), items in groups.items():
         for prop in props:
             if not every_day and not tracked.covers(prop, day):
                 continue
-            delta = out[(day, property_key(name, prop, value_text(found.get(prop))))]
-            delta.events += 1
-            delta.uids.append(uid)
+            by_value = _by_value(items, prop)
+            for value, uids in by_value:
+                delta = Delta()
+                delta.events, delta.uids = len(uids), uids
+                key = (day, property_key(name, prop, value_text(value)))
+                known = out.get(key)
+                if known is None:
+                    out[key] = delta
+                else:  # two JSON texts of one value cannot happen; two equal texts can (lists)
+                    known.events += delta.events
+                    known.uids.extend(delta.uids)
     return out
+
+
+def _by_value(items: list[tuple[int, Any]], prop: str) -> Iterable[tuple[Any, list[int]]]:
+    """(value, uids) of each distinct value of ``prop`` among (uid, properties) items."""
+    by_value: dict[Any, tuple[Any, list[int]]] = {}
+    for uid, found in items:
+        value = found.get(prop)
+        try:
+            seen = by_value.get((value.__class__, value))
+        except TypeError:  # a list or an object: keyed by its JSON text
+            seen = by_value.setdefault(("json", value_text(value)), (value, []))
+        else:
+            if seen is None:
+                seen = by_value[(value.__class__, value)] = (value, [])
+        seen[1].append(uid)
+    return by_value.values()
 
 
 def write_property_deltas(
