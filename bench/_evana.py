@@ -10,7 +10,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import httpx
@@ -56,17 +56,24 @@ def drop_postgres(name: str) -> None:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
-def loaded(url: str, events: int) -> bool:
-    """Whether PostgreSQL database ``url`` already holds ``events`` events (so ``--reuse`` may
-    skip the load)."""
+def loaded(url: str, events: int, tracked: Sequence[str] = ()) -> bool:
+    """Whether PostgreSQL database ``url`` already holds ``events`` events and ready rollups of
+    every property in ``tracked`` (so ``--reuse`` may skip the load: a database loaded before
+    they were tracked would answer from raw events)."""
     import psycopg
 
     try:
         with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
             row = conn.execute("SELECT count(*) FROM events").fetchone()
+            ready = {
+                name
+                for (name,) in conn.execute(
+                    "SELECT property FROM tracked_properties WHERE ready"
+                ).fetchall()
+            }
     except psycopg.Error:
         return False
-    return row is not None and row[0] == events
+    return row is not None and row[0] == events and set(tracked) <= ready
 
 
 def vacuum(url: str) -> None:
@@ -125,7 +132,8 @@ def _free_port() -> int:
 
 @contextlib.contextmanager
 def serve(database_url: str, cwd: Path, **env: str) -> Iterator[str]:
-    """Run ``evana serve`` on ``database_url`` (plus ``EVANA_*`` env) until the block ends."""
+    """Run ``evana serve`` on ``database_url`` (plus ``EVANA_*`` env, such as
+    ``EVANA_INSIGHT_PROPERTIES``) until the block ends."""
     port = _free_port()
     log = (cwd / f"serve-{port}.log").open("w")
     proc = subprocess.Popen(

@@ -3,7 +3,9 @@ API against DuckDB in memory.
 
 The same generated events, each with a low- (``plan``), a medium- (``country``) and a
 high-cardinality (``amount``) property, go into evana (through its storage layer) and into an
-in-memory DuckDB table with one typed column per property. Each insight is called through
+in-memory DuckDB table with one typed column per property. evana tracks ``plan`` and
+``country`` (``EVANA_INSIGHT_PROPERTIES``), so insights filtered or broken down by one of them
+read property rollups; the storage table reports what those take. Each insight is called through
 evana's HTTP API once (the first call, on a server started for the run, reported apart) and then
 timed as the median of the warm calls that follow; DuckDB runs the SQL an expert would write
 for the same definition (DESIGN.md, "Insights") in the same run. Every figure of both answers
@@ -30,7 +32,7 @@ import duckdb
 import httpx
 
 from ._evana import PG_SERVER, fresh_postgres, loaded, read_key, serve, vacuum
-from ._insight_data import duckdb_events, load, properties
+from ._insight_data import TRACKED, duckdb_events, load, properties
 from ._report import print_table, time_call, write_json
 from .data import EVENT_NAMES, EventSet, generate
 
@@ -414,9 +416,14 @@ def insights(data: EventSet, days: int) -> list[Insight]:
 # --- running ------------------------------------------------------------------------------------
 
 
+#: The rollup tables whose whole size (rows, TOAST, indexes) the storage figures report.
+_ROLLUP_TABLES = ("rollups", "property_rollups")
+
+
 def storage(url: str, events: int) -> dict[str, Any]:
     """Bytes the events take in ``url``: the table (with PostgreSQL's TOAST), its indexes, both
-    per million events, and the whole database (rollups and the rest included)."""
+    per million events, each rollup table with its indexes (``rollups``; ``property_rollups``,
+    the tracked properties' values), and the whole database."""
     from sqlalchemy import text
 
     from evana.server._storage import Database
@@ -424,6 +431,7 @@ def storage(url: str, events: int) -> dict[str, Any]:
     db = Database(url)
     table: int | None
     indexes: int | None
+    tables: dict[str, int | None] = dict.fromkeys(_ROLLUP_TABLES)
     try:
         with db.read() as conn:
             if url.startswith("sqlite"):
@@ -438,6 +446,14 @@ def storage(url: str, events: int) -> dict[str, Any]:
                             " WHERE type = 'index' AND tbl_name = 'events')"
                         )
                     ).one()
+                    for name in _ROLLUP_TABLES:
+                        tables[name] = conn.execute(
+                            text(
+                                "SELECT coalesce(sum(pgsize), 0) FROM dbstat WHERE name IN"
+                                " (SELECT name FROM sqlite_master WHERE tbl_name = :t)"
+                            ),
+                            {"t": name},
+                        ).scalar_one()
                 except Exception:
                     table = indexes = None
             else:
@@ -447,15 +463,25 @@ def storage(url: str, events: int) -> dict[str, Any]:
                         " pg_database_size(current_database())"
                     )
                 ).one()
+                for name in _ROLLUP_TABLES:
+                    tables[name] = conn.execute(
+                        text("SELECT pg_total_relation_size(CAST(:t AS regclass))"), {"t": name}
+                    ).scalar_one()
     finally:
         db.dispose()
     millions = events / 1e6
+
+    def per_million(value: int | None) -> float | None:
+        return None if value is None else value / 2**20 / millions
+
     return {
         "events_table_bytes": table,
         "events_index_bytes": indexes,
         "database_bytes": whole,
-        "events_table_mib_per_million": None if table is None else table / 2**20 / millions,
-        "events_index_mib_per_million": None if indexes is None else indexes / 2**20 / millions,
+        "events_table_mib_per_million": per_million(table),
+        "events_index_mib_per_million": per_million(indexes),
+        **{f"{name}_bytes": tables[name] for name in _ROLLUP_TABLES},
+        **{f"{name}_mib_per_million": per_million(tables[name]) for name in _ROLLUP_TABLES},
     }
 
 
@@ -471,7 +497,7 @@ def run_mode(
     rows = []
     key = read_key(url)
     with (
-        serve(url, workdir) as api,
+        serve(url, workdir, EVANA_INSIGHT_PROPERTIES=",".join(TRACKED)) as api,
         httpx.Client(base_url=api, headers={"X-API-Key": key}, timeout=600) as http,
     ):
         for insight in todo:
@@ -573,7 +599,7 @@ def main() -> None:
     modes: list[tuple[str, str]] = []
     loads: dict[str, float] = {}
     pg_url = f"{PG_SERVER}/{args.database}"
-    if not (args.reuse and loaded(pg_url, len(data))):
+    if not (args.reuse and loaded(pg_url, len(data), TRACKED)):
         pg_url = fresh_postgres(args.database)
         loads["postgresql"] = load(pg_url, data, props)
     modes.append(("postgresql", pg_url))
@@ -668,6 +694,10 @@ def _print(
             "per 1M events",
             "its indexes MiB",
             "per 1M events",
+            "rollups MiB",
+            "per 1M events",
+            "property_rollups MiB",
+            "per 1M events",
             "database MiB",
         ],
         [
@@ -677,11 +707,15 @@ def _print(
                 mib(s["events_table_bytes"], millions),
                 mib(s["events_index_bytes"]),
                 mib(s["events_index_bytes"], millions),
+                mib(s["rollups_bytes"]),
+                mib(s["rollups_bytes"], millions),
+                mib(s["property_rollups_bytes"]),
+                mib(s["property_rollups_bytes"], millions),
                 mib(s["database_bytes"]),
             ]
             for mode, s in sizes.items()
         ]
-        + [["duckdb (in memory)", mib(duck_bytes), mib(duck_bytes, millions), "", "", ""]],
+        + [["duckdb (in memory)", mib(duck_bytes), mib(duck_bytes, millions), *[""] * 7]],
     )
 
 

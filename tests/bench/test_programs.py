@@ -90,6 +90,8 @@ def test_insights_small(tmp_path: Path, services: Services) -> None:
     assert len(data["insights"]) == 22
     assert all(row["identical"] for row in data["insights"])
     assert data["storage"]["postgresql"]["events_table_bytes"] > 0
+    assert data["storage"]["postgresql"]["rollups_bytes"] > 0
+    assert data["storage"]["postgresql"]["property_rollups_bytes"] > 0
 
 
 @pytest.mark.integration
