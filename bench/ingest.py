@@ -13,8 +13,14 @@ Three ways to put the same generated events into PostgreSQL, measured in one run
 Request bodies are encoded before the clock starts, so the sender's JSON work does not compete
 with the server for this machine's cores (clients normally run elsewhere).
 
+With ``--properties`` every event carries ``plan`` (4 values) and ``country`` (100 values), and
+the run measures only evana's path, twice on a fresh database each: without tracked properties,
+then with ``EVANA_INSIGHT_PROPERTIES=plan,country`` (the workers then keep a rollup per value
+beside the others); the price of tracking is the ratio of the two rates.
+
     python -m bench.ingest                         # 2M events
     python -m bench.ingest --events 50000 --users 2000   # CI smoke
+    python -m bench.ingest --properties --events 500000  # tracked properties' cost
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ import psycopg
 
 from ._cpu import CpuMeter, pids_matching
 from ._evana import fresh_postgres, serve
+from ._insight_data import COUNTRIES, PLANS
 from ._report import print_table, write_json
 from .data import EVENT_NAMES, EventSet, generate
 
@@ -48,6 +55,10 @@ TARGET_COPY = 0.5
 TARGET_ROW_BY_ROW = 50.0
 #: The PostHog route against /v1/events, end to end: within 20%.
 TARGET_POSTHOG = 0.8
+#: Tracking plan and country against no tracked property, end to end: within 15%.
+TARGET_TRACKED = 0.85
+#: What ``--properties`` tracks.
+TRACKED = "plan,country"
 _EVANA = shutil.which("evana", path=os.path.dirname(sys.executable)) or "evana"
 
 
@@ -135,9 +146,22 @@ def row_by_row(data: EventSet, database: str, sample: int) -> float:
         return len(rows) / (time.perf_counter() - start)
 
 
-def bodies(data: EventSet, batch: int) -> list[bytes]:
-    """Request bodies of ``batch`` events each, as the SDK sends them (JSON)."""
-    lines = list(data.json_lines())
+def event_properties(index: int) -> dict[str, str]:
+    """The properties of event ``index`` under ``--properties``: every (plan, country) pair
+    once in each run of 400 events."""
+    return {"plan": PLANS[index % len(PLANS)], "country": COUNTRIES[index // len(PLANS) % 100]}
+
+
+def property_lines(data: EventSet) -> Iterator[str]:
+    """Each event as one line of evana's wire format, with :func:`event_properties`."""
+    for index, line in enumerate(data.json_lines()):
+        yield line[:-1] + ', "properties": ' + json.dumps(event_properties(index)) + "}"
+
+
+def bodies(data: EventSet, batch: int, properties: bool = False) -> list[bytes]:
+    """Request bodies of ``batch`` events each, as the SDK sends them (JSON); ``properties``:
+    each event with :func:`event_properties`."""
+    lines = list(property_lines(data) if properties else data.json_lines())
     return [
         ('{"events":[' + ",".join(lines[i : i + batch]) + "]}").encode()
         for i in range(0, len(lines), batch)
@@ -204,10 +228,15 @@ def counted(http: httpx.Client, data: EventSet) -> int:
 
 
 def evana_path(
-    data: EventSet, args: argparse.Namespace, workdir: Path, route: str = "/v1/events"
+    data: EventSet,
+    args: argparse.Namespace,
+    workdir: Path,
+    route: str = "/v1/events",
+    tracked: str = "",
 ) -> dict[str, Any]:
     """Send every event through the production path (to ``route``: evana's own, or PostHog's
-    ``/batch/``); return the timings."""
+    ``/batch/``); return the timings. ``tracked``: the API's and workers'
+    ``EVANA_INSIGHT_PROPERTIES``."""
     url = fresh_postgres(args.database)
     prefix = f"bench_{uuid.uuid4().hex[:8]}"
     env = {
@@ -215,8 +244,9 @@ def evana_path(
         "EVANA_NATS_URL": args.nats_url,
         "EVANA_NATS_SUBJECT_PREFIX": prefix,
         "EVANA_MAX_BATCH_EVENTS": str(max(5000, args.batch)),
+        "EVANA_INSIGHT_PROPERTIES": tracked,
     }
-    payloads = bodies(data, args.batch) if route == "/v1/events" else []
+    payloads = bodies(data, args.batch, args.properties) if route == "/v1/events" else []
     with (
         serve(url, workdir, **env) as api,
         workers(args.workers, env, workdir, args.worker_concurrency) as procs,
@@ -272,8 +302,16 @@ def evana_path(
             cpu = meter.stop()
             exact = counted(http, data) == len(data)
     _drop_streams(args.nats_url, prefix)
+    with psycopg.connect(_plain(url)) as conn:
+        ready = [
+            name for (name,) in conn.execute("SELECT property FROM tracked_properties WHERE ready")
+        ]
+        (property_rows,) = conn.execute("SELECT count(*) FROM property_rollups").fetchone() or (0,)
     return {
         "events": len(data),
+        "tracked": tracked,
+        "tracked_ready": sorted(ready),
+        "property_rollup_rows": property_rows,
         "accepted": accepted,
         "send_seconds": sent,
         "seconds": total,
@@ -332,12 +370,23 @@ def main() -> None:
         "--nats-url", default=os.environ.get("EVANA_BENCH_NATS", "nats://127.0.0.1:4222")
     )
     parser.add_argument("--database", default="evana_bench_ingest")
+    parser.add_argument(
+        "--properties",
+        action="store_true",
+        help=f"events with plan and country; measure evana without and with {TRACKED} tracked",
+    )
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="with --properties: alternating runs of each side"
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
     data = generate(args.events, args.users, args.days)
     print(f"{len(data):,} events, {args.users:,} users, {data.first_day} to {data.last_day}")
     workdir = Path(tempfile.mkdtemp(prefix="evana-ingest-"))
+    if args.properties:
+        tracked_cost(data, args, workdir)
+        return
     copy_rate = raw_copy(data, args.database)
     print(f"raw COPY: {copy_rate:,.0f} events/s")
     json_rate = copy_from_json(data, args.database)
@@ -422,6 +471,88 @@ def main() -> None:
     print(f"wrote {path}")
     if not (ours["exact"] and posthog["exact"]):
         raise SystemExit("the reports do not count every event exactly once")
+
+
+def tracked_cost(data: EventSet, args: argparse.Namespace, workdir: Path) -> None:
+    """``--properties``: evana's end-to-end rate without, then with, tracked properties, in
+    ``--rounds`` alternating rounds; each side's fastest run is compared (on a shared machine
+    the slower runs measure the neighbours). The CPU each event took in all the processes,
+    which a neighbour slows less than the wall clock, is compared too."""
+    runs: dict[str, list[dict[str, Any]]] = {"": [], TRACKED: []}
+    for n in range(args.rounds):
+        for tracked_names, found in runs.items():
+            found.append(evana_path(data, args, workdir, tracked=tracked_names))
+            print(
+                f"round {n + 1}: evana, tracked: {tracked_names or '(none)'}:"
+                f" {found[-1]['events_per_second']:,.0f} events/s end to end",
+                flush=True,
+            )
+    untracked, tracked = (
+        max(found, key=lambda r: float(r["events_per_second"])) for found in runs.values()
+    )
+    ratio = tracked["events_per_second"] / untracked["events_per_second"]
+    cpu = {
+        name: min(sum(r["cpu_us_per_event"].values()) for r in found)
+        for name, found in runs.items()
+    }
+    cpu_ratio = cpu[""] / cpu[TRACKED]
+    print_table(
+        f"Ingest of {len(data):,} events with plan and country through evana",
+        ["EVANA_INSIGHT_PROPERTIES", "events/s", "API accepted/s", "property rollup rows", ""],
+        [
+            ["(none)", untracked["events_per_second"], untracked["api_events_per_second"], 0, ""],
+            [
+                TRACKED,
+                tracked["events_per_second"],
+                tracked["api_events_per_second"],
+                tracked["property_rollup_rows"],
+                f"{ratio:.2f}x untracked (target ≥ {TARGET_TRACKED})",
+            ],
+        ],
+    )
+    print(
+        f"\ntracked / untracked: {ratio:.2f} end to end (target ≥ {TARGET_TRACKED});"
+        f" CPU per event {cpu['']:.1f} µs untracked, {cpu[TRACKED]:.1f} µs tracked"
+        f" (untracked / tracked = {cpu_ratio:.2f})"
+    )
+    print_table(
+        "Where the CPU went (µs per event, the fastest runs)",
+        ["process", "untracked", "tracked"],
+        [
+            [name, us, tracked["cpu_us_per_event"].get(name, 0.0)]
+            for name, us in untracked["cpu_us_per_event"].items()
+        ],
+    )
+    path = write_json(
+        "ingest_properties",
+        {
+            "events": len(data),
+            "users": args.users,
+            "batch": args.batch,
+            "senders": args.senders,
+            "workers": args.workers,
+            "worker_concurrency": args.worker_concurrency,
+            "properties": {"plan": len(PLANS), "country": len(COUNTRIES)},
+            "rounds": args.rounds,
+            "untracked": untracked,
+            "tracked": tracked,
+            "untracked_runs": runs[""],
+            "tracked_runs": runs[TRACKED],
+            "ratio_tracked_to_untracked": ratio,
+            "cpu_us_per_event_untracked": cpu[""],
+            "cpu_us_per_event_tracked": cpu[TRACKED],
+            "cpu_ratio_untracked_to_tracked": cpu_ratio,
+            "target": TARGET_TRACKED,
+            "meets_target": ratio >= TARGET_TRACKED,
+        },
+        args.json,
+    )
+    print(f"wrote {path}")
+    if not all(r["exact"] for found in runs.values() for r in found):
+        raise SystemExit("the reports do not count every event exactly once")
+    names = sorted(TRACKED.split(","))
+    if any(r["tracked_ready"] != names or not r["property_rollup_rows"] for r in runs[TRACKED]):
+        raise SystemExit(f"{TRACKED} were not tracked: {tracked['tracked_ready']}")
 
 
 if __name__ == "__main__":

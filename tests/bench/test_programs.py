@@ -116,6 +116,26 @@ def test_ingest_small(tmp_path: Path, services: Services) -> None:
 
 
 @pytest.mark.integration
+def test_ingest_properties_small(tmp_path: Path, services: Services) -> None:
+    data = run(
+        "bench.ingest",
+        tmp_path / "p.json",
+        "--properties",
+        "--events",
+        "20000",
+        "--users",
+        "1000",
+        services=services,
+    )
+    for side in ("untracked", "tracked"):
+        assert data[side]["exact"]
+        assert data[side]["accepted"] == 20000
+    assert data["untracked"]["property_rollup_rows"] == 0
+    assert data["tracked"]["tracked_ready"] == ["country", "plan"]
+    assert data["tracked"]["property_rollup_rows"] > 0
+
+
+@pytest.mark.integration
 def test_soak_small(tmp_path: Path, services: Services) -> None:
     data = run(
         "bench.soak",
