@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from evana.server._batch import NormalizedEvent
 from evana.server._storage import Compactor, Database, EventStore, RollupReader, upgrade
-from evana.server._storage._compaction import PassResult
+from evana.server._storage._compaction import FULL_PASS_EVERY, PassResult
 from evana.server._storage._tables import rollups
 
 T0 = dt.datetime(2026, 11, 2, 12, tzinfo=dt.UTC)
@@ -76,6 +76,25 @@ def test_a_pass_merges_crowded_keys_and_settles_finished_days(database: Database
         store.write([ev(when=T0 + dt.timedelta(days=1))])
     compactor.run()
     assert rows_of(database, today, "view") == 1
+
+
+def test_most_passes_look_only_at_keys_written_since_the_last(database: Database) -> None:
+    """A key left with a few rows on a day that later ends gains no row, so the passes that
+    look only at new rows skip it; the next full pass (every FULL_PASS_EVERY-th) settles it."""
+    today = [T0.date()]
+    compactor = Compactor(database, every_events=10**9, every_seconds=3600, today=lambda: today[0])
+    store = EventStore(database, compactor)
+    for _ in range(3):
+        store.write([ev()])
+    compactor.run()  # the first pass looks at every key: today's are not settled yet
+    assert rows_of(database, T0.date(), "view") == 3
+    today[0] = T0.date() + dt.timedelta(days=2)
+    while compactor.passes % FULL_PASS_EVERY:
+        store.write([ev("other", when=T0 + dt.timedelta(days=2))])  # new rows elsewhere only
+        compactor.run()
+        assert rows_of(database, T0.date(), "view") == 3
+    compactor.run()
+    assert rows_of(database, T0.date(), "view") == 1
 
 
 @pytest.mark.integration

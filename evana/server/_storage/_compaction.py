@@ -39,6 +39,8 @@ COMPACT_AFTER = 8
 SETTLE_LIMIT = 2000
 #: Keys merged per transaction: few enough that an erasure waiting for one is not held long.
 MERGE_CHUNK = 200
+#: Every this many passes, one looks at every key rather than at those written since the last.
+FULL_PASS_EVERY = 30
 #: A pass runs after this many events written by this process ...
 PASS_EVERY_EVENTS = 50_000
 #: ... or this many seconds after the last one, whichever comes first.
@@ -137,19 +139,34 @@ def due_keys(
     threshold: int = COMPACT_AFTER,
     limit: int = SETTLE_LIMIT,
     table: Table = rollups,
+    after_id: int | None = None,
 ) -> list[Key]:
     """The keys of ``table`` a pass merges: over ``threshold`` rows, or several rows on a day
-    before ``before``; the most crowded first, at most ``limit``."""
+    before ``before``; the most crowded first, at most ``limit``. With ``after_id``, only keys
+    that gained a row of a larger id are looked at (an index range instead of the whole
+    table, which the property rollups make large)."""
     rows = func.count()
+    stmt = select(table.c.day, table.c.event)
+    if after_id is not None:
+        recent = select(table.c.day, table.c.event).where(table.c.id > after_id).distinct()
+        stmt = stmt.where(tuple_(table.c.day, table.c.event).in_(recent))
     with db.read() as conn:
         found = conn.execute(
-            select(table.c.day, table.c.event)
-            .group_by(table.c.day, table.c.event)
+            stmt.group_by(table.c.day, table.c.event)
             .having(or_(rows > threshold, (table.c.day < before) & (rows > 1)))
             .order_by(rows.desc(), table.c.day, table.c.event)
             .limit(limit)
         ).all()
     return [(day, name) for day, name in found]
+
+
+def _last_ids(db: Database) -> dict[str, int]:
+    """The largest row id of each rollup table now."""
+    with db.read() as conn:
+        return {
+            table.name: int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
+            for table in (*TABLES, number_rollups)
+        }
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,6 +218,8 @@ class Compactor:
         self.passes = 0
         #: Keys this process merged, over every pass.
         self.merged = 0
+        # The largest row id of each table when the last pass began (see _pass).
+        self._seen: dict[str, int] = {}
 
     def wrote(self, events: int) -> PassResult | None:
         """Note ``events`` newly written; run a pass when one is due. None: no pass ran."""
@@ -238,25 +257,29 @@ class Compactor:
     def _pass(self) -> PassResult:
         start = time.perf_counter()
         before = self._today() - dt.timedelta(days=1)
+        # Most passes look only at keys that gained rows since the last one; every
+        # FULL_PASS_EVERY-th looks at all (days that became settled since, rows committed late
+        # under smaller ids).
+        full = self.passes % FULL_PASS_EVERY == 0 or self._more
+        marks = _last_ids(self.db)
         due = merged = 0
         more = False
-        for table in TABLES:
+        for table in (*TABLES, number_rollups):
             keys = due_keys(
-                self.db, before=before, threshold=self.threshold, limit=self.limit, table=table
+                self.db,
+                before=before,
+                threshold=self.threshold,
+                limit=self.limit,
+                table=table,
+                after_id=None if full else self._seen.get(table.name),
             )
-            merged += _merge(self.db, keys, table)
+            if table is number_rollups:
+                merged += _merge_numbers(self.db, keys)
+            else:
+                merged += _merge(self.db, keys, table)
             due += len(keys)
             more = more or len(keys) >= self.limit
-        keys = due_keys(
-            self.db,
-            before=before,
-            threshold=self.threshold,
-            limit=self.limit,
-            table=number_rollups,
-        )
-        merged += _merge_numbers(self.db, keys)
-        due += len(keys)
-        more = more or len(keys) >= self.limit
+        self._seen = marks
         result = PassResult(due, merged, time.perf_counter() - start)
         self._more = more
         self.passes += 1
