@@ -22,7 +22,16 @@ from evana.server._storage import Database, EventStore, sync_tracked, upgrade
 
 from .data import EVENT_NAMES, EventSet
 
-__all__ = ["COUNTRIES", "PLANS", "TRACKED", "Properties", "duckdb_events", "load", "properties"]
+__all__ = [
+    "COUNTRIES",
+    "NUMBERS",
+    "PLANS",
+    "TRACKED",
+    "Properties",
+    "duckdb_events",
+    "load",
+    "properties",
+]
 
 PLANS = ["free", "starter", "pro", "enterprise"]
 _PLAN_WEIGHTS = [0.6, 0.25, 0.12, 0.03]
@@ -33,8 +42,10 @@ COUNTRIES = (
     "LK MM KH LA QA KW BH OM"
 ).split()
 #: The properties evana keeps rollups of (``EVANA_INSIGHT_PROPERTIES``): the two of few values.
-#: ``amount`` (near-unique) is not, so its insights read raw events.
 TRACKED = ["plan", "country"]
+#: The numeric property summed per day (``EVANA_INSIGHT_NUMBERS``): near-unique, so it has no
+#: per-value rollups, and its percentiles read raw events.
+NUMBERS = ["amount"]
 #: Amounts are k / 64 for an integer k (see the module docstring).
 AMOUNT_UNIT = 64
 
@@ -70,7 +81,7 @@ def load(url: str, data: EventSet, props: Properties, chunk: int = 10_000) -> fl
     storage layer; return the seconds the writes took."""
     db = Database(url)
     upgrade(db)
-    sync_tracked(db, TRACKED)
+    sync_tracked(db, TRACKED, NUMBERS)
     store = EventStore(db)
     now = dt.datetime.now(dt.UTC)
     amounts = props.amounts().tolist()

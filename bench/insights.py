@@ -5,7 +5,8 @@ The same generated events, each with a low- (``plan``), a medium- (``country``) 
 high-cardinality (``amount``) property, go into evana (through its storage layer) and into an
 in-memory DuckDB table with one typed column per property. evana tracks ``plan`` and
 ``country`` (``EVANA_INSIGHT_PROPERTIES``), so insights filtered or broken down by one of them
-read property rollups; the storage table reports what those take. Each insight is called through
+read property rollups, and sums ``amount`` per day (``EVANA_INSIGHT_NUMBERS``); the storage
+table reports what those take. Each insight is called through
 evana's HTTP API once (the first call, on a server started for the run, reported apart) and then
 timed as the median of the warm calls that follow; DuckDB runs the SQL an expert would write
 for the same definition (DESIGN.md, "Insights") in the same run. Every figure of both answers
@@ -32,7 +33,7 @@ import duckdb
 import httpx
 
 from ._evana import PG_SERVER, fresh_postgres, loaded, read_key, serve, vacuum
-from ._insight_data import TRACKED, duckdb_events, load, properties
+from ._insight_data import NUMBERS, TRACKED, duckdb_events, load, properties
 from ._report import print_table, time_call, write_json
 from .data import EVENT_NAMES, EventSet, generate
 
@@ -417,7 +418,7 @@ def insights(data: EventSet, days: int) -> list[Insight]:
 
 
 #: The rollup tables whose whole size (rows, TOAST, indexes) the storage figures report.
-_ROLLUP_TABLES = ("rollups", "property_rollups")
+_ROLLUP_TABLES = ("rollups", "property_rollups", "number_rollups")
 
 
 def storage(url: str, events: int) -> dict[str, Any]:
@@ -497,7 +498,12 @@ def run_mode(
     rows = []
     key = read_key(url)
     with (
-        serve(url, workdir, EVANA_INSIGHT_PROPERTIES=",".join(TRACKED)) as api,
+        serve(
+            url,
+            workdir,
+            EVANA_INSIGHT_PROPERTIES=",".join(TRACKED),
+            EVANA_INSIGHT_NUMBERS=",".join(NUMBERS),
+        ) as api,
         httpx.Client(base_url=api, headers={"X-API-Key": key}, timeout=600) as http,
     ):
         for insight in todo:
@@ -599,7 +605,7 @@ def main() -> None:
     modes: list[tuple[str, str]] = []
     loads: dict[str, float] = {}
     pg_url = f"{PG_SERVER}/{args.database}"
-    if not (args.reuse and loaded(pg_url, len(data), TRACKED)):
+    if not (args.reuse and loaded(pg_url, len(data), [*TRACKED, *NUMBERS])):
         pg_url = fresh_postgres(args.database)
         loads["postgresql"] = load(pg_url, data, props)
     modes.append(("postgresql", pg_url))
@@ -698,6 +704,7 @@ def _print(
             "per 1M events",
             "property_rollups MiB",
             "per 1M events",
+            "number_rollups MiB",
             "database MiB",
         ],
         [
@@ -711,11 +718,12 @@ def _print(
                 mib(s["rollups_bytes"], millions),
                 mib(s["property_rollups_bytes"]),
                 mib(s["property_rollups_bytes"], millions),
+                mib(s["number_rollups_bytes"]),
                 mib(s["database_bytes"]),
             ]
             for mode, s in sizes.items()
         ]
-        + [["duckdb (in memory)", mib(duck_bytes), mib(duck_bytes, millions), *[""] * 7]],
+        + [["duckdb (in memory)", mib(duck_bytes), mib(duck_bytes, millions), *[""] * 8]],
     )
 
 
