@@ -164,7 +164,9 @@ def _last_ids(db: Database) -> dict[str, int]:
     """The largest row id of each rollup table now."""
     with db.read() as conn:
         return {
-            table.name: int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one())
+            table.name: int(
+                conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+            )
             for table in (*TABLES, number_rollups)
         }
 

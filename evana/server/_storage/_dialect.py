@@ -46,7 +46,7 @@ from evana.errors import PermanentStorageError, StorageError, TransientStorageEr
 from evana.server._batch import NormalizedEvent
 
 from ._rollups import Key, RollupRow
-from ._tables import PROPERTY_ROLLUP_IDS, property_rollups, rollups, tracked_properties
+from ._tables import PROPERTY_ROLLUP_IDS, property_rollups, rollups
 
 __all__ = ["Dialect", "classify_error", "dialect_for_url", "is_database_error", "json_text"]
 
@@ -100,6 +100,7 @@ ROLLUP_LOCKS = 256
 _ROLLUP_LOCK_SPACE = 0x65766E61  # "evna": the first int4 of the two-key advisory lock form
 _PERSON_LOCK_SPACE = 0x65767072  # "evpr": merges and erasures of persons
 _COMPACTOR_LOCK_SPACE = 0x65766370  # "evcp": the one process compacting rollups now
+_TRACKED_LOCK_SPACE = 0x65767470  # "evtp": writers (shared) and property backfills (exclusive)
 
 
 def rollup_lock_id(key: Key) -> int:
@@ -200,9 +201,11 @@ class Dialect:
                 [{"day": d, "event": e, "events": n, "users": u} for d, e, n, u in rows],
             )
 
-    def lock_tracked(self, conn: Connection) -> None:
-        """Hold off writers until this transaction ends: a backfill step or a change of the
-        tracked properties (see ``_properties``). SQLite's writers run one at a time already."""
+    def lock_tracked(self, conn: Connection, *, shared: bool = False) -> None:
+        """Until this transaction ends, hold off writers (a backfill step or a change of the
+        tracked properties), or with ``shared``, those (a writer, before it reads which
+        properties are tracked); see ``_properties``. SQLite's writers run one at a time
+        already."""
 
     def store_events(
         self, conn: Connection, rows: Sequence[NormalizedEvent]
@@ -465,10 +468,11 @@ class PostgresDialect(Dialect):
         document = type_coerce(column, JSONB)
         return or_(*(document.contains({key: value}) for value in values))
 
-    def lock_tracked(self, conn: Connection) -> None:
-        # EXCLUSIVE conflicts with the ROW SHARE of a writer's SELECT … FOR SHARE of the table
-        # (even when it has no row), and with nothing a reader takes.
-        conn.execute(text(f"LOCK TABLE {tracked_properties.name} IN EXCLUSIVE MODE"))
+    def lock_tracked(self, conn: Connection, *, shared: bool = False) -> None:
+        # An advisory lock, held in memory: a row lock (FOR SHARE) would write the locked rows
+        # at every transaction of every writer. Readers take none.
+        take = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
+        conn.execute(text(f"SELECT {take}(:space, :k)"), {"space": _TRACKED_LOCK_SPACE, "k": 0})
 
     def lock_persons(self, conn: Connection) -> None:
         # One lock for every merge: links are rare next to events, and two merges of

@@ -102,7 +102,7 @@ def erase_user(db: Database, user_id: str) -> Erasure:
     with db.write() as conn:
         # As a writer does: the tracked properties first (a backfill step waits for us or we
         # for it), then the persons lock (merges take it too): no id can join the person.
-        tracked = read_tracked(conn, share=True)
+        tracked = read_tracked(conn, db.dialect)
         db.dialect.lock_persons(conn)
         uid = uid_of(conn, user_id)
         if uid is None:

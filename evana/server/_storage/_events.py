@@ -70,7 +70,7 @@ class EventStore:
         with self.db.write() as conn:
             # First, so that a backfill of property rollups waits for this batch or this batch
             # for it (see _properties): then no event is counted by both, or by neither.
-            tracked = read_tracked(conn, share=True)
+            tracked = read_tracked(conn, self.db.dialect)
             # Person operations are stored like any event, in the same statement; their
             # deltas stay out of the rollups (see build_deltas): they count in no report.
             new = self.db.dialect.store_events(conn, unique)

@@ -12,11 +12,12 @@ JSON escapes control characters), so a key splits from the right without ambigui
 the event name holds one.
 
 Exactly once. ``tracked_properties`` says, per property, up to which day the rollups are
-complete. A writer reads it (``FOR SHARE`` on PostgreSQL) before storing a batch and adds the
-values of the events of complete days only; the backfill takes the table's lock (``EXCLUSIVE``,
-which waits for those writers to commit and holds off new ones), builds one more day from the
-events stored, and moves ``complete_through`` on, in one transaction. So every event is counted
-by exactly one of them. The last step builds every remaining day and marks the property ready.
+complete. A writer reads it under a shared lock (an advisory one on PostgreSQL) before storing
+a batch and adds the values of the events of complete days only; the backfill takes that lock
+exclusively (which waits for those writers to commit and holds off new ones), builds one more
+day from the events stored, and moves ``complete_through`` on, in one transaction. So every
+event is counted by exactly one of them. The last step builds every remaining day and marks
+the property ready.
 """
 
 from __future__ import annotations
@@ -155,18 +156,17 @@ class Tracked:
         return self.numbers.get(prop) == dt.date.max
 
 
-def read_tracked(conn: Connection, *, share: bool = False) -> Tracked:
-    """The tracked properties. ``share``: lock them against a backfill step until this
-    transaction ends (a writer's read; PostgreSQL's ``FOR SHARE``, nothing on SQLite, whose
-    writers run one at a time)."""
+def read_tracked(conn: Connection, dialect: Any = None) -> Tracked:
+    """The tracked properties. With a ``dialect`` (a writer's read), first take the shared
+    lock that holds off a backfill step until this transaction ends."""
+    if dialect is not None:
+        dialect.lock_tracked(conn, shared=True)
     stmt = select(
         tracked_properties.c.property,
         tracked_properties.c.kind,
         tracked_properties.c.complete_through,
         tracked_properties.c.ready,
     )
-    if share:
-        stmt = stmt.with_for_update(read=True)
     found: dict[str, dict[str, dt.date]] = {VALUES: {}, NUMBER: {}}
     for prop, kind, last, ready in conn.execute(stmt):
         if ready or last is not None:  # a property no day of which is built yet covers none
