@@ -323,7 +323,10 @@ def test_api_docs_work_offline(seeded: Seeded, tab: Watched) -> None:
 def test_keyboard_alone_moves_between_views(seeded: Seeded, tab: Watched) -> None:
     page = tab.page
     page.goto(f"{seeded.url}/signin")
-    page.keyboard.type(seeded.admin_key)  # the key field has the focus
+    # The key field takes the focus by itself (autofocus), which Chromium applies at its next
+    # rendering step, after "load" on a busy machine: keys typed before it would be lost.
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'key'")
+    page.keyboard.type(seeded.admin_key)
     page.keyboard.press("Enter")
     page.wait_for_url(f"{seeded.url}/#/overview")
     page.wait_for_selector("#figures .figure")
