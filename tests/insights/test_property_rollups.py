@@ -146,28 +146,26 @@ def test_reports_filtered_by_a_tracked_property_match_the_reference(
     world = load(iapi, raw, labels, props)
     since, until = dates(data)
     where = data.draw(plan_wheres, "where")
-    event = data.draw(st.sampled_from(NAMES), "event")
+    event = data.draw(st.none() | st.sampled_from(NAMES), "event")
+    on = {"event": event} if event else {}
     params = {"since": since.isoformat(), "until": until.isoformat(), "where": json.dumps(where)}
     period = data.draw(st.sampled_from(["day", "week", "month"]), "period")
+    returning = data.draw(st.none() | st.sampled_from(NAMES), "return_event")
+    both = {k: v for k, v in (("start_event", event), ("return_event", returning)) if v}
     with monkeypatch.context() as patch:
         _refuse_raw(patch)
-        sticky = stats(iapi, "stickiness", **params, event=event)
-        life = stats(iapi, "lifecycle", **params, event=event, period=period)
-        kept = stats(
-            iapi,
-            "retention",
-            **params,
-            start_event=event,
-            return_event=event,
-            period=period,
-            periods=4,
-        )
+        sticky = stats(iapi, "stickiness", **params, **on)
+        life = stats(iapi, "lifecycle", **params, **on, period=period)
+        kept = stats(iapi, "retention", **params, **both, period=period, periods=4)
+        active = {kind: stats(iapi, kind, **params) for kind in ("dau", "wau", "mau")}
     check(sticky, ref.stickiness(world, since, until, event, where))
     check(life, ref.lifecycle(world, since, until, period, event, where))
     expected = ref.retention(
-        world, since, until, period, 4, event, event, "first_time", False, where
+        world, since, until, period, 4, event, returning, "first_time", False, where
     )
     check(kept, expected)
+    for kind, window in (("dau", 1), ("wau", 7), ("mau", 30)):
+        check(active[kind], ref.active(world, since, until, window, where))
 
 
 def _plan_trends(api: Api, math: str = "users") -> Any:

@@ -1,12 +1,13 @@
 """Insights of one tracked property, answered from its rollups instead of raw events.
 
-A query qualifies when every filter and the breakdown name the same event property, that
-property is tracked and ready (``EVANA_INSIGHT_PROPERTIES``), every series names its event,
-and its math counts events or persons. Each distinct value of the property then stands for all
-the events that carry it: the filters are judged once per value (with the same predicate the raw
-path uses on each event), and counts add up and bitmaps union over the values kept. Anything
-else — another math, two properties, a person property — returns None, and the caller reads
-raw events.
+A query qualifies when every filter and the breakdown name the same event property and that
+property is tracked and ready (``EVANA_INSIGHT_PROPERTIES``); for trends, every series must also
+name its event and count events or persons (the per-day persons of the other reports may be of
+any event: the union over every event name). Each distinct value of the property then stands
+for all the events that carry it: the filters are judged once per value (with the predicate the
+raw path uses on each event), and counts add up and bitmaps union over the values kept.
+Anything else (another math, two properties, a person property) returns None, and the caller
+reads raw events.
 """
 
 from __future__ import annotations
@@ -99,16 +100,25 @@ def property_by_day(
     end: dt.date,
     where: Sequence[Filter],
 ) -> dict[dt.date, AbstractBitMap] | None:
-    """Persons of ``event`` where ``where`` holds, per day, from property rollups; None when
-    they cannot answer (see the module)."""
+    """Persons of ``event`` (None: any event, the union over every event name counted in
+    [start, end]) where ``where`` holds, per day, from property rollups; None when they cannot
+    answer (see the module)."""
     prop = _one_property(where)
-    if event is None or prop is None:
+    if prop is None:
         return None
-    groups = _groups(reader, event, prop, start, end, where, users=True, by_value=False)
-    if groups is None:
-        return None
-    days = groups.get(None, {})
-    return {day: persons for day, (_, persons) in sorted(days.items()) if persons}
+    names = [event] if event is not None else reader.rollups.event_names(start, end)
+    found: dict[dt.date, list[AbstractBitMap]] = {}
+    for name in names:
+        groups = _groups(reader, name, prop, start, end, where, users=True, by_value=False)
+        if groups is None:
+            return None
+        for day, (_, persons) in groups.get(None, {}).items():
+            if persons:
+                found.setdefault(day, []).append(persons)
+    return {
+        day: parts[0] if len(parts) == 1 else BitMap.union(*parts)
+        for day, parts in sorted(found.items())
+    }
 
 
 def property_trends(query: TrendsQuery, reader: ActivityReader) -> Trends | None:

@@ -193,6 +193,18 @@ class RollupReader:
             out.append(dict(sorted(by_day.items())))
         return out
 
+    def event_names(self, start: dt.date | None, end: dt.date) -> list[str]:
+        """The event names counted on some day of [start, end] (``start`` None: from the
+        first day), in code point order."""
+        stmt = (
+            select(self.table.c.event)
+            .distinct()
+            .where(self.table.c.day <= end, self.table.c.event != ALL_EVENTS)
+        )
+        if start is not None:
+            stmt = stmt.where(self.table.c.day >= start)
+        return sorted(name for (name,) in self.conn.execute(stmt))
+
     def top_events(self, start: dt.date, end: dt.date, limit: int) -> list[tuple[str, int]]:
         """The ``limit`` event names with most events in [start, end], by count desc then name.
 
