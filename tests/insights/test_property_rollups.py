@@ -158,6 +158,8 @@ def test_reports_filtered_by_a_tracked_property_match_the_reference(
         life = stats(iapi, "lifecycle", **params, **on, period=period)
         kept = stats(iapi, "retention", **params, **both, period=period, periods=4)
         active = {kind: stats(iapi, kind, **params) for kind in ("dau", "wau", "mau")}
+        limit = data.draw(st.integers(1, 4), "limit")
+        top = stats(iapi, "top-events", **params, limit=limit)
     check(sticky, ref.stickiness(world, since, until, event, where))
     check(life, ref.lifecycle(world, since, until, period, event, where))
     expected = ref.retention(
@@ -166,6 +168,7 @@ def test_reports_filtered_by_a_tracked_property_match_the_reference(
     check(kept, expected)
     for kind, window in (("dau", 1), ("wau", 7), ("mau", 30)):
         check(active[kind], ref.active(world, since, until, window, where))
+    check(top, ref.top(world, since, until, limit, where))
 
 
 def _plan_trends(api: Api, math: str = "users") -> Any:

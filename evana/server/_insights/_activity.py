@@ -27,7 +27,7 @@ from evana.server._storage import (
     load_event_rows,
 )
 
-from ._by_property import property_by_day
+from ._by_property import property_by_day, property_top_events
 from ._filters import needs_event_properties, wanted_rows
 from ._frame import Frame
 
@@ -110,6 +110,9 @@ class ActivityReader:
     ) -> list[tuple[str, int, int]]:
         """(name, events, distinct persons) of the ``limit`` names with most matching events,
         by count desc then name in code point order."""
+        found = property_top_events(self, start, end, limit, where)
+        if found is not None:
+            return found
         frame = self.frame(start, end, None, where)
         mask = frame.select(None, where)
         codes, pids = frame.rows.codes[mask], frame.pids[mask]

@@ -29,7 +29,7 @@ from ._values import PERSON_PREFIX, breakdown_text
 if TYPE_CHECKING:
     from ._activity import ActivityReader
 
-__all__ = ["number_trends", "property_by_day", "property_trends"]
+__all__ = ["number_trends", "property_by_day", "property_top_events", "property_trends"]
 
 #: Per day: the events and the persons (None when not asked for) of some values.
 Days = dict[dt.date, tuple[int, AbstractBitMap | None]]
@@ -119,6 +119,31 @@ def property_by_day(
         day: parts[0] if len(parts) == 1 else BitMap.union(*parts)
         for day, parts in sorted(found.items())
     }
+
+
+def property_top_events(
+    reader: ActivityReader, start: dt.date, end: dt.date, limit: int, where: Sequence[Filter]
+) -> list[tuple[str, int, int]] | None:
+    """(name, events, distinct persons) of the ``limit`` event names with most events where
+    ``where`` holds, by count desc then name in code point order, from property rollups; None
+    when they cannot answer."""
+    prop = _one_property(where)
+    if prop is None:
+        return None
+    counts: list[tuple[str, int]] = []
+    for name in reader.rollups.event_names(start, end):
+        groups = _groups(reader, name, prop, start, end, where, users=False, by_value=False)
+        if groups is None:
+            return None
+        total = _math(groups.get(None, {}), users=False)
+        if total:
+            counts.append((name, total))
+    out = []
+    for name, total in sorted(counts, key=lambda item: (-item[1], item[0]))[:limit]:
+        groups = _groups(reader, name, prop, start, end, where, users=True, by_value=False)
+        assert groups is not None  # the same property, as ready as a moment ago
+        out.append((name, total, _math(groups.get(None, {}), users=True)))
+    return out
 
 
 def property_trends(query: TrendsQuery, reader: ActivityReader) -> Trends | None:
