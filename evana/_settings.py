@@ -8,7 +8,13 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
-__all__ = ["DEFAULT_METRICS_PORTS", "PRODUCTION_RATE_LIMIT", "Settings", "metrics_ports"]
+__all__ = [
+    "DEFAULT_METRICS_PORTS",
+    "PRODUCTION_RATE_LIMIT",
+    "Settings",
+    "check_property_name",
+    "metrics_ports",
+]
 
 #: Requests per second per key and API process when production mode leaves the limit unset.
 #: It counts requests, not events, and is set so that it never caps a batching sender below
@@ -44,6 +50,25 @@ def metrics_ports(value: str) -> range:
 
 
 _USERINFO = re.compile(r"^([A-Za-z][A-Za-z0-9+.\-]*://)[^/@]*@")
+
+
+def check_property_name(name: str) -> str:
+    """A property name that can be tracked: 1-200 characters, no control characters.
+
+    >>> check_property_name("plan")
+    'plan'
+    >>> check_property_name("a\\x1fb")
+    Traceback (most recent call last):
+    ...
+    ValueError: insight property 'a\\x1fb': control characters are not allowed
+    """
+    if not name or len(name) > 200:
+        raise ValueError(f"insight property {name!r}: must be 1-200 characters")
+    if any(ord(c) < 0x20 or c == "\x7f" for c in name):
+        raise ValueError(f"insight property {name!r}: control characters are not allowed")
+    if name.startswith("person."):
+        raise ValueError(f"insight property {name!r}: only event properties are tracked")
+    return name
 
 
 class Settings(BaseSettings):
@@ -171,16 +196,8 @@ class Settings(BaseSettings):
         names = value.split(",") if isinstance(value, str) else value
         if not isinstance(names, list):
             return value
-        out = []
-        for name in (str(n).strip() for n in names):
-            if not name:
-                continue
-            if len(name) > 200 or any(ord(c) < 0x20 or c == "\x7f" for c in name):
-                raise ValueError(f"{name!r}: 1-200 characters without control characters")
-            if name.startswith("person."):
-                raise ValueError(f"{name!r}: only event properties can be kept")
-            out.append(name)
-        return list(dict.fromkeys(out))
+        stripped = (str(name).strip() for name in names)
+        return list(dict.fromkeys(check_property_name(name) for name in stripped if name))
 
     @field_validator("metrics_port", mode="before")
     @classmethod

@@ -22,7 +22,7 @@ from evana.insights import Filter, TrendResult, Trends, TrendsQuery
 from evana.server._storage import MISSING_VALUE, Summary, json_value
 
 from ._filters import compile_where
-from ._periods import periods_overlapping
+from ._periods import period_spans
 from ._trends import OTHER, rank_key, rollup_trends
 from ._values import PERSON_PREFIX, breakdown_text
 
@@ -157,8 +157,7 @@ def property_trends(query: TrendsQuery, reader: ActivityReader) -> Trends | None
         return None
     (prop,) = props
     assert prop is not None
-    starts = periods_overlapping(query.since, query.until, query.interval)
-    ends = [*(s - dt.timedelta(days=1) for s in starts[1:]), query.until]
+    spans = period_spans(query.since, query.until, query.interval)
     results: list[TrendResult] = []
     for number, series in enumerate(query.series):
         assert series.event is not None
@@ -175,8 +174,6 @@ def property_trends(query: TrendsQuery, reader: ActivityReader) -> Trends | None
         )
         if groups is None:
             return None
-
-        spans = list(zip(starts, ends, strict=True))
         if query.breakdown is None:
             days = groups.get(None, {})
             results.append(_result(query, number, None, days, _math(days, users), spans))
@@ -259,9 +256,7 @@ def number_trends(query: TrendsQuery, reader: ActivityReader) -> Trends | None:
     events and persons from the rollups); None when they cannot answer it."""
     if not _numbers_answer(query, reader):
         return None
-    starts = periods_overlapping(query.since, query.until, query.interval)
-    ends = [*(s - dt.timedelta(days=1) for s in starts[1:]), query.until]
-    spans = list(zip(starts, ends, strict=True))
+    spans = period_spans(query.since, query.until, query.interval)
     results: list[TrendResult] = []
     for number, series in enumerate(query.series):
         if series.math in NUMBER_MATHS:

@@ -94,6 +94,18 @@ def periods_overlapping(since: dt.date, until: dt.date, period: Period) -> list[
     return out
 
 
+def period_spans(since: dt.date, until: dt.date, period: Period) -> list[tuple[dt.date, dt.date]]:
+    """(start, last day) of each period that overlaps [since, until]: the start as
+    :func:`periods_overlapping` gives it, the last day cut at ``until``.
+
+    >>> period_spans(dt.date(2026, 11, 3), dt.date(2026, 11, 10), "week")[0]
+    (datetime.date(2026, 11, 2), datetime.date(2026, 11, 8))
+    """
+    starts = periods_overlapping(since, until, period)
+    ends = [*(s - dt.timedelta(days=1) for s in starts[1:]), until]
+    return list(zip(starts, ends, strict=True))
+
+
 def days(start: dt.date, end: dt.date) -> Iterator[dt.date]:
     """Every day of [start, end]."""
     day = start

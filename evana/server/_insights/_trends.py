@@ -33,7 +33,7 @@ from evana.insights import TrendResult, Trends, TrendSeries, TrendsQuery
 from evana.server._storage import ALL_EVENTS
 
 from ._frame import Frame
-from ._periods import day_number, periods_overlapping
+from ._periods import day_number, period_spans, periods_overlapping
 
 if TYPE_CHECKING:
     from ._activity import ActivityReader
@@ -80,8 +80,7 @@ def from_rollups(query: TrendsQuery) -> bool:
 
 def rollup_trends(query: TrendsQuery, reader: ActivityReader) -> Trends:
     """A :func:`from_rollups` query from per-day counts and bitmaps: never a raw event read."""
-    starts = periods_overlapping(query.since, query.until, query.interval)
-    ends = [*(s - dt.timedelta(days=1) for s in starts[1:]), query.until]
+    spans = period_spans(query.since, query.until, query.interval)
     results = []
     for number, series in enumerate(query.series):
         event = series.event if series.event is not None else ALL_EVENTS
@@ -89,7 +88,7 @@ def rollup_trends(query: TrendsQuery, reader: ActivityReader) -> Trends:
             counts = reader.rollups.events_by_day(event, query.since, query.until)
             values = [
                 sum(n for day, n in counts.items() if max(start, query.since) <= day <= end)
-                for start, end in zip(starts, ends, strict=True)
+                for start, end in spans
             ]
             total: int = sum(counts.values())
         else:
@@ -98,7 +97,7 @@ def rollup_trends(query: TrendsQuery, reader: ActivityReader) -> Trends:
             )
             buckets = [
                 [bm for day, bm in by_day.items() if max(start, query.since) <= day <= end]
-                for start, end in zip(starts, ends, strict=True)
+                for start, end in spans
             ]
             values = [len(BitMap.union(*parts)) if parts else 0 for parts in buckets]
             total = len(BitMap.union(*by_day.values())) if by_day else 0
@@ -111,7 +110,7 @@ def rollup_trends(query: TrendsQuery, reader: ActivityReader) -> Trends:
                     "breakdown": None,
                     "points": [
                         {"date": start, "value": value}
-                        for start, value in zip(starts, values, strict=True)
+                        for (start, _), value in zip(spans, values, strict=True)
                     ],
                     "total": total,
                 }

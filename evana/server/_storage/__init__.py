@@ -13,7 +13,7 @@ from ._migrate import current_revision, head_revision, upgrade
 from ._numbers import Summary
 from ._persons import PersonDirectory, PersonMap, PersonRecord, read_person
 from ._properties import MISSING as MISSING_VALUE
-from ._properties import PropertyReader, backfill, check_property_name, sync_tracked
+from ._properties import PropertyReader, backfill, sync_tracked
 from ._rollups import RollupReader
 from ._tables import ALL_EVENTS, PERSON_EVENTS, metadata
 
@@ -39,7 +39,6 @@ __all__ = [
     "Wanted",
     "WriteResult",
     "backfill",
-    "check_property_name",
     "classify_error",
     "compact",
     "create_schema",

@@ -152,26 +152,19 @@ def append_summaries(
 def write_number_deltas(
     conn: Connection, rows: Sequence[NormalizedEvent], tracked: Tracked
 ) -> None:
-    """Append the number rollups of newly stored events (nothing when none is tracked)."""
+    """Append the number rollups of newly stored events: of each tracked numeric property,
+    on the days its rollups cover (nothing when none is tracked)."""
     if not tracked.numbers:
         return
-    by_day: dict[dt.date, list[str]] = {}
-    stamped = []
-    for row in rows:
-        day = row.timestamp.date()
-        props = by_day.get(day)
-        if props is None:
-            props = by_day[day] = [p for p in tracked.numbers if tracked.covers_number(p, day)]
-        if props:
-            stamped.append((day, row.event, row.properties))
-    covered = {day for day, props in by_day.items() if props}
-    summaries = build_summaries(stamped, list(tracked.numbers))
+    summaries = build_summaries(
+        ((row.timestamp.date(), row.event, row.properties) for row in rows), list(tracked.numbers)
+    )
     append_summaries(
         conn,
         {
-            (day, key): s
-            for (day, key), s in summaries.items()
-            if day in covered and tracked.covers_number(key.rsplit("\x1f", 1)[1], day)
+            (day, key): summary
+            for (day, key), summary in summaries.items()
+            if tracked.covers_number(key.rsplit("\x1f", 1)[1], day)
         },
     )
 

@@ -29,8 +29,10 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyroaring import AbstractBitMap, BitMap
-from sqlalchemy import Connection, and_, delete, func, insert, select, update
+from pyroaring import AbstractBitMap
+from sqlalchemy import Connection, and_, delete, insert, select, update
+
+from evana._settings import check_property_name
 
 from ._rollups import Delta, Key, RollupStore, write_deltas
 from ._tables import (
@@ -54,7 +56,6 @@ __all__ = [
     "MAX_VALUE_LENGTH",
     "Tracked",
     "backfill",
-    "check_property_name",
     "property_deltas",
     "property_key",
     "read_tracked",
@@ -73,25 +74,6 @@ MAX_VALUE_LENGTH = 256
 TOO_LONG = "#"
 #: The value text of a missing or null property.
 MISSING = "null"
-
-
-def check_property_name(name: str) -> str:
-    """A property name that can be tracked: 1-200 characters, no control characters.
-
-    >>> check_property_name("plan")
-    'plan'
-    >>> check_property_name("a\\x1fb")
-    Traceback (most recent call last):
-    ...
-    ValueError: insight property 'a\\x1fb': control characters are not allowed
-    """
-    if not name or len(name) > 200:
-        raise ValueError(f"insight property {name!r}: must be 1-200 characters")
-    if any(ord(c) < 0x20 or c == "\x7f" for c in name):
-        raise ValueError(f"insight property {name!r}: control characters are not allowed")
-    if name.startswith("person."):
-        raise ValueError(f"insight property {name!r}: only event properties are tracked")
-    return name
 
 
 def value_text(value: Any) -> str:
@@ -197,17 +179,10 @@ def property_deltas(
         for prop in props:
             if not every_day and not tracked.covers(prop, day):
                 continue
-            by_value = _by_value(items, prop)
-            for value, uids in by_value:
-                delta = Delta()
+            # Distinct (type, value) keys have distinct JSON texts, so each key is new here.
+            for value, uids in _by_value(items, prop):
+                delta = out[(day, property_key(name, prop, value_text(value)))] = Delta()
                 delta.events, delta.uids = len(uids), uids
-                key = (day, property_key(name, prop, value_text(value)))
-                known = out.get(key)
-                if known is None:
-                    out[key] = delta
-                else:  # two JSON texts of one value cannot happen; two equal texts can (lists)
-                    known.events += delta.events
-                    known.uids.extend(delta.uids)
     return out
 
 
@@ -357,27 +332,36 @@ def _build(db: Database, last: dt.date | None) -> None:
     with db.write() as conn:
         db.dialect.lock_tracked(conn)
         pending = conn.execute(select(tracked_properties).where(~tracked_properties.c.ready))
+        # Properties built up to the same day need the same events: read them once.
+        by_since: dict[dt.date | None, list[Any]] = {}
         for row in pending.all():
             through = row.complete_through
             since = through + dt.timedelta(days=1) if through is not None else None
-            if last is not None and since is not None and since > last:
-                continue
-            stored = _stored(conn, since, last)
-            if row.kind == NUMBER:
-                summaries = build_summaries(((d, n, p) for d, n, _, p in stored), [row.property])
+            if last is None or since is None or since <= last:
+                by_since.setdefault(since, []).append(row)
+        for since, rows in by_since.items():
+            stored = list(_stored(conn, since, last))
+            values = {row.property: dt.date.max for row in rows if row.kind == VALUES}
+            numbers = [row.property for row in rows if row.kind == NUMBER]
+            deltas = property_deltas(stored, Tracked(values), every_day=True)
+            write_deltas(conn, db.dialect, deltas, property_rollups)
+            if numbers:
+                summaries = build_summaries(((d, n, p) for d, n, _, p in stored), numbers)
                 append_summaries(conn, summaries)
-            else:
-                tracked = Tracked({row.property: dt.date.max})
-                deltas = property_deltas(stored, tracked, every_day=True)
-                write_deltas(conn, db.dialect, deltas, property_rollups)
-            conn.execute(
-                update(tracked_properties)
-                .where(
-                    tracked_properties.c.property == row.property,
-                    tracked_properties.c.kind == row.kind,
-                )
-                .values(complete_through=last, ready=last is None)
-            )
+            for row in rows:
+                _mark_built(conn, row, last)
+
+
+def _mark_built(conn: Connection, row: Any, last: dt.date | None) -> None:
+    """Record that ``row``'s property is built through ``last`` (None: ready)."""
+    conn.execute(
+        update(tracked_properties)
+        .where(
+            tracked_properties.c.property == row.property,
+            tracked_properties.c.kind == row.kind,
+        )
+        .values(complete_through=last, ready=last is None)
+    )
 
 
 def _stored(
@@ -437,27 +421,20 @@ class PropertyReader:
         where = [table.c.event >= low, table.c.event < high, table.c.day <= end]
         if start is not None:
             where.append(table.c.day >= start)
+        # One read: the rows' ids for the bitmaps, their counts added up here.
+        rows = self.conn.execute(
+            select(table.c.id, table.c.day, table.c.event, table.c.events).where(and_(*where))
+        ).all()
+        counts: dict[Key, int] = {}
+        for _, day, key, count in rows:
+            counts[(day, key)] = counts.get((day, key), 0) + int(count)
+        bitmaps = self.rollups.bitmaps_by_key((i, d, k) for i, d, k, _ in rows) if users else {}
         out: dict[str, dict[dt.date, tuple[int, AbstractBitMap | None]]] = {}
-        if users:
-            stmt = select(table.c.id, table.c.day, table.c.event).where(and_(*where))
-            bitmaps = self.rollups.bitmaps_by_key(stmt)
-        stmt_counts = (
-            select(table.c.day, table.c.event, func.sum(table.c.events))
-            .where(and_(*where))
-            .group_by(table.c.day, table.c.event)
-        )
-        for day, key, count in self.conn.execute(stmt_counts):
+        for (day, key), count in counts.items():
             key_name, key_prop, text = split_key(key)
             if key_name != name or key_prop != prop:
                 continue
             if text == TOO_LONG:
                 return None
-            bitmap = bitmaps.get((day, key)) if users else None
-            out.setdefault(text, {})[day] = (int(count), bitmap)
+            out.setdefault(text, {})[day] = (count, bitmaps.get((day, key)))
         return out
-
-
-def union(bitmaps: Iterable[AbstractBitMap]) -> AbstractBitMap:
-    """The union of some bitmaps (empty when none)."""
-    parts = list(bitmaps)
-    return BitMap.union(*parts) if parts else BitMap()

@@ -121,20 +121,27 @@ class RollupReader:
         self.cache = cache
         self.table = table
 
-    def bitmaps_by_key(self, stmt: Select[Any]) -> dict[Key, AbstractBitMap]:
-        """The union of the bitmaps of the statement's (id, day, event) rows per key."""
-        return self._bitmaps_by(stmt, "key")
+    def bitmaps_by_key(self, rows: Iterable[tuple[int, dt.date, str]]) -> dict[Key, AbstractBitMap]:
+        """The union of the bitmaps of (id, day, event) rows per key; ``rows`` must hold every
+        row of each key they name."""
+        return self._bitmaps_of(rows, "key")
 
     def _bitmaps_by(self, stmt: Select[Any], by: str) -> dict[Any, AbstractBitMap]:
-        """Union the bitmaps of the statement's (id, day, event) rows per day, per event or per
-        (day, event) key (``by``: "day", "event" or "key").
+        """:meth:`_bitmaps_of` the rows of a statement."""
+        return self._bitmaps_of(self.conn.execute(stmt), by)
+
+    def _bitmaps_of(
+        self, found: Iterable[tuple[int, dt.date, str]], by: str
+    ) -> dict[Any, AbstractBitMap]:
+        """Union the bitmaps of (id, day, event) rows per day, per event or per (day, event)
+        key (``by``: "day", "event" or "key").
 
         A group of many days (per event) is the union of its settled days, cached under their
         row ids, and of its last two days, which writes and compaction still change: a report
         asked again unions two or three bitmaps instead of one a day.
         """
         groups: defaultdict[Any, list[tuple[int, Key]]] = defaultdict(list)
-        for row_id, day, name in self.conn.execute(stmt):
+        for row_id, day, name in found:
             key = (day, name)
             groups[day if by == "day" else name if by == "event" else key].append((row_id, key))
         cache = self.cache
