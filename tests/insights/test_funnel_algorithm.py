@@ -5,12 +5,14 @@ from __future__ import annotations
 import random
 from collections.abc import Sequence
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evana.insights import FunnelQuery, FunnelResult
 from evana.server._insights._funnel import compute_funnel
+from evana.server._insights._funnel_arrays import _times, ordered_funnel
 
 S = 1_000_000  # one second in microseconds
 MIN = 60 * S
@@ -281,3 +283,79 @@ def test_ten_steps_all_reached(order: str) -> None:
     assert [r[0] for r in rows] == [1] * 10
     if order == "ordered":
         assert [r[2] for r in rows] == [None] + [1.0] * 9
+
+
+# --- the whole-array path (ordered, no event matching two steps) ----------------------------
+
+
+def _arrays(persons: list[Person], numbers: list[int]) -> tuple[np.ndarray, ...]:
+    """Persons' events as flat arrays (person number, µs, mask), rows in a shuffled order."""
+    rows = [
+        (number, ts, mask)
+        for number, events in zip(numbers, persons, strict=True)
+        for ts, mask in events
+        if mask
+    ]
+    random.Random(len(rows)).shuffle(rows)
+    pids = np.array([r[0] for r in rows], dtype=np.uint32)
+    micros = np.array([r[1] for r in rows], dtype=np.int64)
+    masks = np.array([r[2] for r in rows], dtype=np.int64)
+    return pids, micros, masks
+
+
+@st.composite
+def single_step_funnels(draw: st.DrawFn) -> tuple[FunnelQuery, list[Person], list[int]]:
+    q, persons = draw(funnels())
+    n = len(q.steps)
+    persons = [
+        sorted((ts, 1 << draw(st.integers(0, n - 1))) for ts, _ in events) for events in persons
+    ]
+    # Person numbers sparse or dense, as a store's are after merges and erasures.
+    numbers = draw(
+        st.lists(
+            st.integers(0, 2**32 - 1), min_size=len(persons), max_size=len(persons), unique=True
+        )
+        | st.just(list(range(len(persons))))
+    )
+    return q.model_copy(update={"order": "ordered"}), persons, numbers
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(single_step_funnels())
+def test_whole_arrays_match_the_brute_force(case: tuple[FunnelQuery, list[Person], list[int]]):
+    q, persons, numbers = case
+    result = ordered_funnel(q, *_arrays(persons, numbers))
+    assert result is not None
+    assert table(result) == brute_funnel(q, persons)
+    assert table(result) == table(compute_funnel(q, persons))
+
+
+def test_whole_arrays_against_the_per_person_algorithm_at_size() -> None:
+    # Many persons with many entries, ties and window ends: the same figures either way.
+    rnd = random.Random(11)
+    q = query(["a", "b", "c", "d"], 10, "minute")
+    persons = [
+        sorted(
+            (rnd.randrange(0, 60 * MIN, MIN // 2), 1 << rnd.randrange(4))
+            for _ in range(rnd.randrange(0, 30))
+        )
+        for _ in range(2000)
+    ]
+    result = ordered_funnel(q, *_arrays(persons, list(range(0, 6000, 3))))
+    assert result is not None
+    assert table(result) == table(compute_funnel(q, persons))
+    assert result.steps[3].users > 0
+
+
+def test_whole_arrays_leave_any_order_and_shared_events_to_the_per_person_algorithm() -> None:
+    pids, micros = np.array([1, 1], dtype=np.uint32), np.array([0, 5], dtype=np.int64)
+    shared = ordered_funnel(query(["a", "b"]), pids, micros, np.array([0b11, 0b10]))
+    assert shared is None
+    assert ordered_funnel(query(["a", "b"], order="any"), pids, micros, np.array([1, 2])) is None
+
+
+def test_times_too_wide_for_offsets_are_ranked() -> None:
+    micros = np.array([10**15, 5, 10**15, 7], dtype=np.int64)
+    assert _times(micros, 60).tolist() == [10**15 - 5, 0, 10**15 - 5, 2]
+    assert _times(micros, 4).tolist() == [2, 0, 2, 1]
+    assert _times(np.arange(40, dtype=np.int64) * 10**12, 4) is None

@@ -45,9 +45,11 @@ import functools
 from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Sequence
 
+import numpy as np
+
 from evana.insights import FunnelQuery, FunnelResult, FunnelStepResult
 
-__all__ = ["compute_funnel"]
+__all__ = ["compute_funnel", "funnel_result"]
 
 Events = Sequence[tuple[int, int]]
 
@@ -79,6 +81,15 @@ def compute_funnel(query: FunnelQuery, persons: Iterable[Events]) -> FunnelResul
             levels[level] += 1
             for k in range(1, level):
                 gaps[k].append(taus[k] - taus[k - 1])
+    return funnel_result(query, levels, gaps)
+
+
+def funnel_result(
+    query: FunnelQuery, levels: Sequence[int], gaps: Sequence[Sequence[int] | np.ndarray]
+) -> FunnelResult:
+    """The result from how many persons stopped at each level (``levels[L]``: level exactly
+    L) and, per step k >= 1, the µs from step k-1 to step k of each person reaching k."""
+    n = len(query.steps)
     users = [0] * n
     reached = 0
     for k in range(n - 1, -1, -1):
@@ -92,10 +103,11 @@ def compute_funnel(query: FunnelQuery, persons: Iterable[Events]) -> FunnelResul
             conversion = 1.0
         else:
             conversion = users[k] / users[0]
-        median = None
-        if gaps[k]:
-            ordered = sorted(gaps[k])
-            median = ordered[(len(ordered) - 1) // 2] / 1_000_000
+        median: float | None = None
+        if len(gaps[k]):
+            middle = (len(gaps[k]) - 1) // 2
+            chosen = np.partition(np.asarray(gaps[k], dtype=np.int64), middle)[middle]
+            median = int(chosen) / 1_000_000
         steps.append(
             FunnelStepResult(
                 event=step.event, users=users[k], conversion=conversion, median_seconds=median

@@ -14,6 +14,7 @@ from evana.insights import FunnelQuery, FunnelResult
 
 from ._frame import Frame
 from ._funnel import compute_funnel
+from ._funnel_arrays import ordered_funnel
 from ._values import PERSON_PREFIX
 
 __all__ = ["funnel_columns", "person_sequences", "run_funnel"]
@@ -44,13 +45,24 @@ def person_sequences(query: FunnelQuery, frame: Frame) -> Iterator[list[tuple[in
     >>> list(person_sequences(query, Frame(rows, PersonMap({2: 1}))))
     [[(10, 1), (30, 2)]]
     """
+    pids, micros, masks = _tagged(query, frame)
+    yield from _sequences(pids, micros, masks)
+
+
+def _tagged(query: FunnelQuery, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The events that match some step: person numbers, µs timestamps and step masks."""
     masks = np.zeros(len(frame), dtype=np.int64)
     for k, step in enumerate(query.steps):
         masks |= frame.select(step.event, step.where).astype(np.int64) << k
     keep = np.flatnonzero(masks)
-    if not len(keep):
+    return frame.pids[keep], frame.rows.micros[keep], masks[keep]
+
+
+def _sequences(
+    pids: np.ndarray, micros: np.ndarray, masks: np.ndarray
+) -> Iterator[list[tuple[int, int]]]:
+    if not len(pids):
         return
-    pids, micros, masks = frame.pids[keep], frame.rows.micros[keep], masks[keep]
     order = np.lexsort((masks, micros, pids))  # by person, then time; the mask only fixes ties
     pids, micros, masks = pids[order], micros[order], masks[order]
     cuts = np.flatnonzero(np.diff(pids)) + 1
@@ -59,5 +71,11 @@ def person_sequences(query: FunnelQuery, frame: Frame) -> Iterator[list[tuple[in
 
 
 def run_funnel(query: FunnelQuery, frame: Frame) -> FunnelResult:
-    """The funnel of the loaded events (of ``funnel_columns(query)``, over [since, until])."""
-    return compute_funnel(query, person_sequences(query, frame))
+    """The funnel of the loaded events (of ``funnel_columns(query)``, over [since, until]):
+    in whole-array steps where no event matches two steps of an ordered funnel, else person
+    by person."""
+    pids, micros, masks = _tagged(query, frame)
+    fast = ordered_funnel(query, pids, micros, masks)
+    if fast is not None:
+        return fast
+    return compute_funnel(query, _sequences(pids, micros, masks))
