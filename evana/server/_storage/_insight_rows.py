@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from sqlalchemy import ColumnElement, Connection, and_, or_, select, true
+from sqlalchemy import ColumnElement, Connection, and_, case, or_, select, true
 
 from ._tables import PERSON_EVENTS, events, users
 
@@ -93,6 +93,16 @@ def load_event_rows(
         stmt = stmt.where(events.c.event.not_in(sorted(PERSON_EVENTS)))
     if wanted:
         stmt = stmt.where(or_(*(_wanted(dialect, entry) for entry in wanted)))
+    if names is not None and not with_properties:
+        # Named events without properties: every column is an integer (the name as its index
+        # among the chosen), which the database may send in bulk.
+        code = case({name: i for i, name in enumerate(chosen)}, value=events.c.event)
+        bulk = dialect.integer_columns(conn, stmt.with_only_columns(*columns[:2], code), (4, 8, 4))
+        if bulk is not None:
+            uid_column, micros_column, code_column = bulk
+            return EventRows(
+                uid_column.astype(np.uint32), micros_column, code_column, list(chosen), None
+            )
     # One fetch of all rows, then columns: iterating a result row by row costs a driver call
     # per row, most of the time of a large read.
     found = conn.execute(stmt).all()
