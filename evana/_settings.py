@@ -174,7 +174,8 @@ class Settings(BaseSettings):
     insight_numbers: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
         description="Numeric event properties (amount, duration), comma-separated, summed per"
-        " day so that sum, avg, min and max trends of them never read raw events.",
+        " day so that sum, avg, min, max, median and p90/p95/p99 trends of them never read raw"
+        " events.",
     )
     docs_enabled: bool = Field(default=True, description="Serve /docs, /redoc and /openapi.json.")
     metrics_access: Literal["public", "key", "off"] = Field(

@@ -21,8 +21,8 @@ from .reference import Ev
 def iapi(db_url: str) -> Iterator[Api]:
     """The API on each dialect, with room for big batches. ``plan`` has property rollups and
     ``amount`` number rollups, so a query whose filters and breakdown all name ``plan``, or
-    whose sum, avg, min or max of ``amount`` has no filter, is answered from them, while any
-    other reads raw events: both paths meet one reference."""
+    whose sum, avg, min, max or percentile of ``amount`` has no filter, is answered from them,
+    while any other reads raw events: both paths meet one reference."""
     yield from make_api(
         Settings(
             database_url=db_url,

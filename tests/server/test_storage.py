@@ -256,3 +256,87 @@ def test_a_sqlite_file_gone_from_under_the_database_refuses_writes(tmp_path, fat
     with pytest.raises(TransientStorageError, match=f"was {fate}"):
         db.ping()
     db.dispose()
+
+
+def test_upgrading_rebuilds_number_rollups_with_their_multisets(
+    db_url: str, tmp_path: object, request: pytest.FixtureRequest
+) -> None:
+    """Rows written before 0004 have no multiset: the upgrade drops them and marks the numeric
+    properties for a backfill, which builds them again with one."""
+    from sqlalchemy import insert
+
+    from evana.server._storage import backfill, sync_tracked
+    from evana.server._storage._numbers import number_summaries
+    from evana.server._storage._tables import number_rollups, tracked_properties
+
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path}/old.db"
+    else:
+        url = request.getfixturevalue("pg_fresh_url")  # a database never migrated
+    db = Database(url)
+    try:
+        upgrade(db, "0003")
+        amounts = [(0, 4), (0, 2.5), (0, 4.0), (1, -7), (1, "x"), (1, 2**53 + 1)]
+        EventStore(db).write(
+            [
+                ev("buy", f"u{i}", T0 + dt.timedelta(days=d), {"amount": amount})
+                for i, (d, amount) in enumerate(amounts)
+            ]
+        )
+        with db.write() as conn:  # as 0003 left a ready numeric property
+            conn.execute(
+                insert(tracked_properties).values(
+                    property="amount", kind="number", complete_through=None, ready=True
+                )
+            )
+            conn.execute(
+                insert(number_rollups).values(
+                    day=T0.date(),
+                    event="buy\x1famount",
+                    count=3,
+                    ints=2,
+                    int_sum="8",
+                    scaled_sum="0",
+                    low="2.5",
+                    high="4",
+                )
+            )
+        assert upgrade(db) == head_revision()
+        with db.read() as conn:
+            assert conn.execute(select(func.count()).select_from(number_rollups)).scalar() == 0
+            row = conn.execute(select(tracked_properties)).one()
+            assert (row.complete_through, row.ready) == (None, False)
+        assert sync_tracked(db, [], ["amount"]) == ["amount"]
+        assert backfill(db) == 2
+        with db.read() as conn:
+            assert conn.execute(select(tracked_properties.c.ready)).scalar_one() is True
+            found = number_summaries(conn, "buy", "amount", T0.date(), T0.date() + dt.timedelta(1))
+        first, second = found[T0.date()], found[T0.date() + dt.timedelta(days=1)]
+        assert first.values is not None
+        assert first.values.items() == [(2.5, 1), (4.0, 1), (4, 1)]
+        assert (first.math("median"), first.math("p90"), first.math("sum")) == (4, 4, 10.5)
+        assert second.values is None  # 2**53 + 1: its percentiles are read from raw events
+        assert second.math("max") == 2**53 + 1
+    finally:
+        db.dispose()
+
+
+def test_upgrading_an_empty_database_keeps_numeric_properties_ready(tmp_path: object) -> None:
+    from sqlalchemy import insert
+
+    from evana.server._storage._tables import tracked_properties
+
+    db = Database(f"sqlite:///{tmp_path}/empty.db")
+    try:
+        upgrade(db, "0003")
+        with db.write() as conn:
+            conn.execute(
+                insert(tracked_properties).values(
+                    property="amount", kind="number", complete_through=None, ready=True
+                )
+            )
+        upgrade(db)
+        with db.read() as conn:
+            assert conn.execute(select(tracked_properties.c.ready)).scalar_one() is True
+    finally:
+        db.dispose()

@@ -228,8 +228,9 @@ def _math(days: Days, users: bool, start: dt.date | None = None, end: dt.date | 
     return len(BitMap.union(*parts)) if parts else 0
 
 
-#: The maths a number rollup answers.
-NUMBER_MATHS = ("sum", "avg", "min", "max")
+#: The maths a number rollup answers (percentiles only where every summary read keeps its
+#: multiset, see ``Summary.knows``).
+NUMBER_MATHS = ("sum", "avg", "min", "max", "median", "p90", "p95", "p99")
 
 
 def _numbers_answer(query: TrendsQuery, reader: ActivityReader) -> bool:
@@ -251,16 +252,19 @@ def _numbers_answer(query: TrendsQuery, reader: ActivityReader) -> bool:
 
 
 def number_trends(query: TrendsQuery, reader: ActivityReader) -> Trends | None:
-    """A trends query without filters or breakdown whose property maths (``sum``, ``avg``,
-    ``min``, ``max``) name tracked numeric properties, from number rollups (and its counts of
-    events and persons from the rollups); None when they cannot answer it."""
+    """A trends query without filters or breakdown whose property maths (``NUMBER_MATHS``)
+    name tracked numeric properties, from number rollups (and its counts of events and persons
+    from the rollups); None when they cannot answer it."""
     if not _numbers_answer(query, reader):
         return None
     spans = period_spans(query.since, query.until, query.interval)
     results: list[TrendResult] = []
     for number, series in enumerate(query.series):
         if series.math in NUMBER_MATHS:
-            results.append(_number_result(query, number, reader, spans))
+            result = _number_result(query, number, reader, spans)
+            if result is None:
+                return None
+            results.append(result)
         else:
             one = rollup_trends(query.model_copy(update={"series": [series]}), reader)
             results.append(one.results[0].model_copy(update={"series": number}))
@@ -272,11 +276,15 @@ def _number_result(
     number: int,
     reader: ActivityReader,
     spans: Sequence[tuple[dt.date, dt.date]],
-) -> TrendResult:
+) -> TrendResult | None:
+    """Series ``number`` from its number rollups; None when a day's summary cannot answer its
+    math (a percentile of numbers whose multiset is unknown)."""
     series = query.series[number]
     assert series.event is not None
     assert series.property is not None
     by_day = reader.properties.numbers(series.event, series.property, query.since, query.until)
+    if not all(summary.knows(series.math) for summary in by_day.values()):
+        return None
 
     def over(first: dt.date, last: dt.date) -> Any:
         out = Summary()

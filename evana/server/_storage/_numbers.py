@@ -1,6 +1,7 @@
 """Number rollups: per day, event name and tracked numeric property, how many numbers were
-seen, their exact sums, and the least and greatest, so that ``sum``, ``avg``, ``min`` and ``max``
-trends never read raw events.
+seen, their exact sums, the least and greatest, and the multiset of them, so that ``sum``,
+``avg``, ``min``, ``max`` and percentile (``median``, ``p90``, ``p95``, ``p99``) trends never
+read raw events.
 
 Exact, whatever the order of the additions: the integers' sum is kept as an integer, and every
 number's value as a float is kept as an integer count of 2**-1074 (the float grid's finest
@@ -13,19 +14,23 @@ from __future__ import annotations
 import datetime as dt
 import math
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select
 
+from ._multiset import EXACT_INT, Multiset
 from ._properties import Tracked
 from ._tables import PERSON_EVENTS, events, number_rollups
 
 if TYPE_CHECKING:
     from evana.server._batch import NormalizedEvent
 
-__all__ = ["Summary", "number_key", "number_summaries", "write_number_deltas"]
+__all__ = ["PERCENTILES", "Summary", "number_key", "number_summaries", "write_number_deltas"]
+
+#: The percentile maths, by rank (nearest rank, as the raw path's ``_trends._percentile``).
+PERCENTILES = {"median": 50, "p90": 90, "p95": 95, "p99": 99}
 
 _SCALE = 1 << 1074
 
@@ -47,7 +52,9 @@ def _is_number(value: Any) -> bool:
 
 @dataclass(slots=True)
 class Summary:
-    """The numbers of some events: how many, how many integers, the exact sums, the extremes."""
+    """The numbers of some events: how many, how many integers, the exact sums, the extremes,
+    and the multiset of them (None: unknown, as an integer past ``EXACT_INT`` was among them,
+    which float64 would round; percentiles of it are then read from raw events)."""
 
     count: int = 0
     ints: int = 0
@@ -55,6 +62,7 @@ class Summary:
     scaled_sum: int = 0
     low: Any = None
     high: Any = None
+    values: Multiset | None = field(default_factory=Multiset)
 
     def add(self, value: int | float) -> None:
         """Count one number."""
@@ -63,8 +71,12 @@ class Summary:
             self.ints += 1
             self.int_sum += value
             self.scaled_sum += _scaled(float(value))
+            if abs(value) > EXACT_INT:
+                self.values = None
         else:
             self.scaled_sum += _scaled(value)
+        if self.values is not None:
+            self.values.add(value)
         if self.low is None or value < self.low:
             self.low = value
         if self.high is None or value > self.high:
@@ -82,6 +94,10 @@ class Summary:
             self.low = other.low
         if self.high is None or other.high > self.high:
             self.high = other.high
+        if self.values is not None and other.values is not None:
+            self.values.merge(other.values)
+        else:
+            self.values = None
 
     def total(self) -> int | float:
         """The sum: an integer when every number is one, else the float sum rounded once."""
@@ -89,14 +105,22 @@ class Summary:
             return self.int_sum
         return float(Fraction(self.scaled_sum, _SCALE))
 
+    def knows(self, name: str) -> bool:
+        """Whether ``math(name)`` can answer (a percentile needs the multiset)."""
+        return name not in PERCENTILES or self.values is not None
+
     def math(self, name: str) -> Any:
-        """``sum`` (0 when empty), ``avg``, ``min`` or ``max`` (None when empty)."""
+        """``sum`` (0 when empty), ``avg``, ``min``, ``max`` or a percentile of
+        ``PERCENTILES`` (None when empty; only when :meth:`knows` it)."""
         if name == "sum":
             return self.total()
         if not self.count:
             return None
         if name == "avg":
             return self.total() / self.count
+        if name in PERCENTILES:
+            assert self.values is not None, "a percentile of an unknown multiset"
+            return self.values.percentile(PERCENTILES[name])
         return self.low if name == "min" else self.high
 
 
@@ -143,6 +167,7 @@ def append_summaries(
                     "scaled_sum": str(s.scaled_sum),
                     "low": json_text(s.low),
                     "high": json_text(s.high),
+                    "values": None if s.values is None else s.values.to_bytes(),
                 }
                 for (day, key), s in sorted(rows.items())
             ],
@@ -180,6 +205,7 @@ def summary_of(row: Any) -> Summary:
         int(row.scaled_sum),
         json_value(row.low),
         json_value(row.high),
+        None if row.values is None else Multiset.from_bytes(row.values),
     )
 
 

@@ -149,7 +149,11 @@ sql_event.listen(
 #: sum is ``int_sum``; ``scaled_sum`` is the exact sum of every number as a float, in units of
 #: 2**-1074 (so partial sums add up exactly, and the float sum is rounded once, as ``math.fsum``
 #: rounds); ``low`` and ``high`` are the smallest and largest as JSON. Sums are decimal text:
-#: they outgrow 64 bits.
+#: they outgrow 64 bits. ``values`` is the multiset of the numbers, for percentiles: the n
+#: distinct ones as little-endian float64 in ascending order (a float before an equal int), then
+#: n little-endian unsigned words ``count * 2 + is_int``, then one byte, the words' width (4, or
+#: 8 once a count reaches 2**31): 12 bytes per distinct number (``_multiset``). NULL: unknown
+#: (an integer past 2**53 was among them, or the row predates the column).
 number_rollups = Table(
     "number_rollups",
     metadata,
@@ -167,6 +171,7 @@ number_rollups = Table(
     Column("scaled_sum", Text(), nullable=False),
     Column("low", Text(), nullable=False),
     Column("high", Text(), nullable=False),
+    Column("values", LargeBinary(), nullable=True),
     Index(None, "event", "day"),
     Index(None, "day", "event"),
     sqlite_autoincrement=True,
