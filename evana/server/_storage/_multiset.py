@@ -25,6 +25,8 @@ are read back in microseconds.
 
 from __future__ import annotations
 
+import struct
+
 import numpy as np
 
 __all__ = ["EXACT_INT", "Multiset"]
@@ -33,13 +35,14 @@ __all__ = ["EXACT_INT", "Multiset"]
 EXACT_INT = 1 << 53
 
 _WIDE = 1 << 32
+_MAGNITUDE = (1 << 63) - 1
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
 
 class Multiset:
     """Numbers with their counts: added one at a time (a write), or merged from stored ones
-    (a read, a compaction), which are only concatenated until sorted or stored."""
+    (a read, a compaction), which stay apart, each sorted, until stored."""
 
     __slots__ = ("_added", "_parts")
 
@@ -83,16 +86,6 @@ class Multiset:
             return (np.empty(0, np.float64), np.empty(0, np.uint64)), True
         values = np.concatenate([v for v, _ in parts])
         return (values, np.concatenate([w for _, w in parts])), False
-
-    def _sorted(self) -> Arrays:
-        """Every number (values, words) by value; an int and an equal float may both appear,
-        and an equal value in several parts several times."""
-        (values, words), done = self._joined()
-        if done:
-            return values, words
-        # Stable: the parts are sorted runs already, which the stable sort merges.
-        order = np.argsort(values, kind="stable")
-        return values[order], words[order]
 
     def _distinct(self) -> Arrays:
         """The numbers sorted by (value, is_int), each distinct pair once with its total."""
@@ -141,14 +134,60 @@ class Multiset:
     def percentile(self, p: int) -> int | float | None:
         """Nearest rank: the number at rank ⌈p/100·n⌉ (at least 1) in ascending order; None
         when empty. An int when the number picked was one."""
-        values, words = self._sorted()
-        if not len(values):
+        parts = [(v, np.cumsum(w >> np.uint64(1)), w) for v, w in self._arrays()]
+        n = sum(int(ranks[-1]) for _, ranks, _ in parts)
+        if not n:
             return None
-        ranks = np.cumsum(words >> np.uint64(1))
-        n = int(ranks[-1])
         rank = max(-(-p * n // 100), 1)
-        i = int(np.searchsorted(ranks, rank))
-        return _number(float(values[i]), int(words[i]))
+        if len(parts) == 1:
+            values, ranks, words = parts[0]
+            i = int(np.searchsorted(ranks, rank))
+            return _number(float(values[i]), int(words[i]))
+        # Several parts (days): each is sorted already, so rather than sorting them together
+        # (20 ms for 30 days of 50,000 distinct numbers), find the number by bisection.
+        picked = _reaching(parts, rank)
+        for values, _, words in parts:
+            i = int(np.searchsorted(values, picked))
+            if i < len(values) and values[i] == picked:
+                return _number(float(values[i]), int(words[i]))
+        raise AssertionError("the number picked is in no part")
+
+
+def _reaching(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], rank: int) -> float:
+    """The least number of the sorted ``parts`` (values, running counts, words) with at least
+    ``rank`` numbers at or below it: a bisection over the floats in order (at most 64 steps,
+    each a binary search in every part)."""
+
+    def reached(value: float) -> bool:
+        total = 0
+        for values, ranks, _ in parts:
+            i = int(np.searchsorted(values, value, "right"))
+            if i:
+                total += int(ranks[i - 1])
+        return total >= rank
+
+    low = _order(min(float(values[0]) for values, _, _ in parts))
+    high = _order(max(float(values[-1]) for values, _, _ in parts))
+    while low < high:
+        middle = (low + high) // 2
+        if reached(_unorder(middle)):
+            high = middle
+        else:
+            low = middle + 1
+    return _unorder(low)
+
+
+def _order(value: float) -> int:
+    """An integer that orders floats as they compare (-0.0 and 0.0 alike): the float's bits
+    as an integer for positive floats, their magnitude's negated for negative ones."""
+    bits: int = struct.unpack("<q", struct.pack("<d", value))[0]
+    return bits if bits >= 0 else -(bits & _MAGNITUDE)
+
+
+def _unorder(key: int) -> float:
+    """The float of :func:`_order`'s integer (0.0 for 0)."""
+    value: float = struct.unpack("<d", struct.pack("<q", abs(key)))[0]
+    return value if key >= 0 else -value
 
 
 def _number(value: float, word: int) -> int | float:
