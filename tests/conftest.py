@@ -19,8 +19,8 @@ from evana.server._storage import Database, create_schema, upgrade
 from ._services import nats_server, postgres_server, temporary_database
 
 _PG_TABLES = (
-    "events, users, rollups, property_rollups, number_rollups, tracked_properties, api_keys,"
-    " person_ids, person_state, person_properties"
+    "events, users, rollups, property_rollups, number_rollups, event_times, tracked_properties,"
+    " api_keys, person_ids, person_state, person_properties"
 )
 
 

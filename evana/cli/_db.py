@@ -20,6 +20,8 @@ from ._output import console
 from ._server_deps import server
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from evana.server._storage import Database
 
 __all__ = ["db_app", "existing_database", "require_existing", "sqlite_file"]
@@ -103,6 +105,7 @@ def upgrade(database_url: DatabaseUrl = None) -> None:
             console.print(f"The database is up to date (revision {after}).")
         else:
             console.print(f"Upgraded the database from revision {before or 'none'} to {after}.")
+        _build_event_times(db)
         pending = sync_tracked(db, settings.insight_properties, settings.insight_numbers)
         if pending:
             _build_property_rollups(db, pending)
@@ -110,21 +113,38 @@ def upgrade(database_url: DatabaseUrl = None) -> None:
         db.dispose()
 
 
-def _build_property_rollups(db: Database, pending: list[str]) -> None:
-    """Build the rollups of ``pending`` properties for the stored events, with a progress bar."""
+def _progress() -> Progress:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TimeElapsedColumn
 
-    from evana.server._storage import backfill
-
-    names = ", ".join(pending)
-    with Progress(
+    return Progress(
         "[progress.description]{task.description}",
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         console=console,
         transient=True,
-    ) as bar:
+    )
+
+
+def _build_event_times(db: Database) -> None:
+    """Build the event times (what funnels read) of events stored before they existed."""
+    from evana.server._storage import backfill_times, times_to_build
+
+    if not times_to_build(db):
+        return
+    with _progress() as bar:
+        task = bar.add_task("Building event times for funnels (day-event keys)", total=None)
+        keys = backfill_times(db, lambda done, total: bar.update(task, completed=done, total=total))
+    if keys:
+        console.print(f"Built the event times of {keys} day-event keys of stored events.")
+
+
+def _build_property_rollups(db: Database, pending: list[str]) -> None:
+    """Build the rollups of ``pending`` properties for the stored events, with a progress bar."""
+    from evana.server._storage import backfill
+
+    names = ", ".join(pending)
+    with _progress() as bar:
         task = bar.add_task(f"Building rollups of {names} (days)", total=None)
         days = backfill(db, lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"Built the rollups of {names} for {days} days of stored events.")

@@ -93,3 +93,30 @@ def test_a_person_property_or_a_control_character_is_refused_in_one_line(tmp_pat
         assert done.returncode != 0
         assert "Traceback" not in done.stderr
         assert "insight_properties" in done.stderr.lower() or "INSIGHT_PROPERTIES" in done.stderr
+
+
+def test_upgrade_builds_the_event_times_of_events_stored_before_them(tmp_path: Path) -> None:
+    database = tmp_path / "evana.db"
+    url = f"sqlite:///{database}"
+    assert run_evana("db", "upgrade", "--database-url", url).returncode == 0
+    stored = run_evana("ingest", str(_events_file(tmp_path)), "--database-url", url)
+    assert stored.returncode == 0, stored.stderr
+    with sqlite3.connect(database) as con:  # as a database of the version before them
+        con.execute("DELETE FROM event_times")
+
+    built = run_evana("db", "upgrade", "--database-url", url)
+    assert built.returncode == 0, built.stderr
+    # 60 events: views on 1 November, buys on the 2nd and 3rd: three (day, event) keys.
+    assert "Built the event times of 3 day-event keys of stored events." in built.stdout
+    with sqlite3.connect(database) as con:
+        times = dict(
+            con.execute("SELECT day || event, sum(length(times)) / 12 FROM event_times GROUP BY 1")
+        )
+        counted = dict(
+            con.execute("SELECT date(timestamp) || event, count(*) FROM events GROUP BY 1")
+        )
+    assert times == counted
+    assert sum(times.values()) == 60
+    again = run_evana("db", "upgrade", "--database-url", url)
+    assert again.stdout.startswith("The database is up to date")
+    assert again.stdout.count("\n") == 1  # nothing to build: nothing more said

@@ -63,6 +63,7 @@ def forget_events(api: Api) -> None:
         conn.execute(text("DELETE FROM rollups"))
         conn.execute(text("DELETE FROM property_rollups"))
         conn.execute(text("DELETE FROM number_rollups"))
+        conn.execute(text("DELETE FROM event_times"))
 
 
 def query(api: Api, kind: str, body: dict[str, Any]) -> Any:

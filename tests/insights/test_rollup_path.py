@@ -104,3 +104,41 @@ def test_a_string_filter_reads_only_the_rows_it_may_match(
     assert got["results"][0]["total"] == 1
     # The database handed over the matching rows only, except for a number (read in full).
     assert read == [1, 2, 2, len(plans) + 1]
+
+
+def test_funnels_without_event_property_filters_read_event_times(
+    iapi: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    send(
+        iapi,
+        [
+            Ev("signup", "anon", day(2, 10)),
+            Ev("buy", "ann", day(2, 11), {"amount": 5}),  # ann is anon: one person
+            Ev("signup", "bob", day(3, 23, offset=-2)),  # 4 Nov in UTC
+            Ev("buy", "bob", day(4, 2)),
+            Ev("signup", "cy", day(4, 9)),
+        ],
+    )
+    use_persons(iapi, LinkedPersons(iapi, {"anon": "ann"}))
+    body: dict[str, Any] = {
+        "since": "2026-11-02",
+        "until": "2026-11-05",
+        "steps": [{"event": "signup"}, {"event": "buy"}],
+        "window": {"value": 1, "unit": "day"},
+    }
+    raw = {
+        **body,
+        "steps": [
+            {"event": "signup"},
+            {"event": "buy", "where": [{"key": "nothing", "op": "is_not_set"}]},
+        ],
+    }
+    expected = query(iapi, "funnel", raw)  # an event property: raw events
+
+    def refuse(*_args: Any, **_kwargs: Any) -> None:
+        raise AssertionError("a funnel without event property filters read the raw events")
+
+    monkeypatch.setattr(_activity, "load_event_rows", refuse)
+    got = query(iapi, "funnel", body)
+    assert got == expected
+    assert [s["users"] for s in got["steps"]] == [3, 2]

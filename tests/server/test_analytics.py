@@ -33,8 +33,8 @@ def empty_database(db_url: str) -> Iterator[Database]:
         with db.write() as conn:
             conn.execute(
                 text(
-                    "TRUNCATE events, users, rollups, person_ids, person_state, person_properties"
-                    " RESTART IDENTITY"
+                    "TRUNCATE events, users, rollups, event_times, person_ids, person_state,"
+                    " person_properties RESTART IDENTITY"
                 )
             )
     try:

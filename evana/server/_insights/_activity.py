@@ -25,6 +25,7 @@ from evana.server._storage import (
     RollupReader,
     Wanted,
     load_event_rows,
+    read_times,
 )
 
 from ._by_property import property_by_day, property_top_events
@@ -104,6 +105,12 @@ class ActivityReader:
             wanted=wanted,
         )
         return Frame(rows, self.persons)
+
+    def times_frame(self, start: dt.date, end: dt.date, names: Sequence[str]) -> Frame | None:
+        """The events of ``names`` on [start, end] without properties, from event times;
+        None when those are not complete for the range (raw events then answer)."""
+        rows = read_times(self.conn, start, end, names)
+        return None if rows is None else Frame(rows, self.persons)
 
     def top_events(
         self, start: dt.date, end: dt.date, limit: int, where: Sequence[Filter]

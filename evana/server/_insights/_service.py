@@ -52,10 +52,13 @@ class InsightService(PersonReports):
         check_range(query.since, query.until)
         names, reads = funnel_columns(query)
         with self.activity() as reader:
-            wanted = wanted_rows((step.event, step.where) for step in query.steps)
-            frame = reader.frame(
-                query.since, query.until, names, (), with_properties=reads, wanted=wanted
-            )
+            # Steps that read no event property need only who did what when: event times.
+            frame = None if reads else reader.times_frame(query.since, query.until, names)
+            if frame is None:
+                wanted = wanted_rows((step.event, step.where) for step in query.steps)
+                frame = reader.frame(
+                    query.since, query.until, names, (), with_properties=reads, wanted=wanted
+                )
         return run_funnel(query, frame)
 
     def stickiness(

@@ -16,6 +16,7 @@ from ._properties import MISSING as MISSING_VALUE
 from ._properties import PropertyReader, backfill, sync_tracked
 from ._rollups import RollupReader
 from ._tables import ALL_EVENTS, PERSON_EVENTS, metadata
+from ._times import backfill_times, read_times, times_to_build
 
 __all__ = [
     "ALL_EVENTS",
@@ -39,6 +40,7 @@ __all__ = [
     "Wanted",
     "WriteResult",
     "backfill",
+    "backfill_times",
     "classify_error",
     "compact",
     "create_schema",
@@ -52,8 +54,10 @@ __all__ = [
     "metadata",
     "newest_events",
     "read_person",
+    "read_times",
     "settle",
     "sync_tracked",
+    "times_to_build",
     "upgrade",
     "user_events",
 ]

@@ -19,15 +19,13 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 from pyroaring import BitMap
-from sqlalchemy import Table, delete, func, or_, select, tuple_
+from sqlalchemy import Connection, Table, delete, func, or_, select, tuple_
 
 from ._database import Database
 from ._numbers import merge_keys
 from ._rollups import RollupRow
-from ._tables import number_rollups, property_rollups, rollups
-
-#: The tables of rollup deltas, merged alike (their keys never collide: see _properties).
-TABLES = (rollups, property_rollups)
+from ._tables import event_times, number_rollups, property_rollups, rollups
+from ._times import merge_times
 
 __all__ = ["COMPACT_AFTER", "Compactor", "PassResult", "compact", "settle"]
 
@@ -104,21 +102,37 @@ def compact(db: Database, keys: Iterable[Key], *, threshold: int = COMPACT_AFTER
     return _merge(db, crowded)
 
 
-def _merge_numbers(db: Database, keys: Sequence[Key]) -> int:
-    """Merge number rollup keys, as :func:`_merge` does bitmap ones."""
-    merged = 0
-    for i in range(0, len(keys), MERGE_CHUNK):
-        with db.write() as conn:
-            locked = db.dialect.try_lock_rollup_keys(conn, keys[i : i + MERGE_CHUNK])
-            merged += merge_keys(conn, locked)
-    return merged
+def _merge_with(merge: Callable[[Connection, Sequence[Key]], int]) -> Merge:
+    """A merge of the keys of a table whose rows are not bitmaps (number summaries, event
+    times), as :func:`_merge` does bitmap ones: ``merge`` replaces locked keys' rows by one."""
+
+    def run(db: Database, keys: Sequence[Key]) -> int:
+        merged = 0
+        for i in range(0, len(keys), MERGE_CHUNK):
+            with db.write() as conn:
+                locked = db.dialect.try_lock_rollup_keys(conn, keys[i : i + MERGE_CHUNK])
+                merged += merge(conn, locked)
+        return merged
+
+    return run
+
+
+Merge = Callable[[Database, Sequence[Key]], int]
+
+#: Every table of deltas, with how its keys are merged.
+MERGES: dict[Table, Merge] = {
+    rollups: lambda db, keys: _merge(db, keys, rollups),
+    property_rollups: lambda db, keys: _merge(db, keys, property_rollups),
+    number_rollups: _merge_with(merge_keys),
+    event_times: _merge_with(merge_times),
+}
 
 
 def settle(db: Database, before: dt.date, *, limit: int = SETTLE_LIMIT) -> int:
     """Merge every key of the days before ``before`` that has several rows, in each rollup
     table (at most ``limit`` keys per table); return keys merged."""
     merged = 0
-    for table in (*TABLES, number_rollups):
+    for table, merge in MERGES.items():
         with db.read() as conn:
             keys = conn.execute(
                 select(table.c.day, table.c.event)
@@ -128,7 +142,7 @@ def settle(db: Database, before: dt.date, *, limit: int = SETTLE_LIMIT) -> int:
                 .limit(limit)
             ).all()
         found = [(day, name) for day, name in keys]
-        merged += _merge_numbers(db, found) if table is number_rollups else _merge(db, found, table)
+        merged += merge(db, found)
     return merged
 
 
@@ -167,7 +181,7 @@ def _last_ids(db: Database) -> dict[str, int]:
             table.name: int(
                 conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
             )
-            for table in (*TABLES, number_rollups)
+            for table in MERGES
         }
 
 
@@ -266,7 +280,7 @@ class Compactor:
         marks = _last_ids(self.db)
         due = merged = 0
         more = False
-        for table in (*TABLES, number_rollups):
+        for table, merge in MERGES.items():
             keys = due_keys(
                 self.db,
                 before=before,
@@ -275,10 +289,7 @@ class Compactor:
                 table=table,
                 after_id=None if full else self._seen.get(table.name),
             )
-            if table is number_rollups:
-                merged += _merge_numbers(self.db, keys)
-            else:
-                merged += _merge(self.db, keys, table)
+            merged += merge(self.db, keys)
             due += len(keys)
             more = more or len(keys) >= self.limit
         self._seen = marks

@@ -23,6 +23,7 @@ from ._persons import forget_persons, person_uids, uid_of, user_ids_of
 from ._properties import Tracked, property_key, read_tracked, value_text
 from ._rollups import Key
 from ._tables import ALL_EVENTS, PERSON_EVENTS, events, property_rollups, rollups
+from ._times import erase_times, micros_of
 
 #: The rollup tables an erasure takes a person out of.
 _TABLES = (rollups, property_rollups)
@@ -112,12 +113,18 @@ def erase_user(db: Database, user_id: str) -> Erasure:
         removed: dict[Table, Counter[Key]] = {table: Counter() for table in _TABLES}
         numbers: set[Key] = set()  # number rollup keys to rebuild from the events left
         deleted = 0
-        for stamp, name, properties in conn.execute(
+        by_name = dict(zip(names, uids, strict=True))
+        # Per (day, event) key, the (uid, µs) of each deleted event: its event-times record.
+        times: dict[Key, Counter[tuple[int, int]]] = {}
+        for stamp, name, properties, user in conn.execute(
             delete(events)
             .where(events.c.user_id.in_(names))
-            .returning(events.c.timestamp, events.c.event, events.c.properties)
+            .returning(events.c.timestamp, events.c.event, events.c.properties, events.c.user_id)
         ):
             deleted += 1
+            if name not in PERSON_EVENTS:
+                key = (stamp.astimezone(dt.UTC).date(), name)
+                times.setdefault(key, Counter())[(by_name[user], micros_of(stamp))] += 1
             for table, key in _keys_of(stamp, name, properties, tracked):
                 removed[table][key] += 1
             day = stamp.astimezone(dt.UTC).date()
@@ -139,12 +146,13 @@ def erase_user(db: Database, user_id: str) -> Erasure:
         }
         # After the reads: an event of the person stored by a writer that committed since the
         # DELETE keeps its id in its keys (its rollup row may be among the rows just read).
-        by_name = dict(zip(names, uids, strict=True))
         kept = {} if db.dialect.single_writer else _keys_still_stored(conn, names, tracked)
         for table, found in removed.items():
             for key in sorted(found):
                 keep = {by_name[name] for name in kept.get((table, key), ())}
                 _rewrite_without(conn, table, key, rows[table][key], set(uids) - keep, found[key])
+                if table is rollups and key[1] != ALL_EVENTS:
+                    erase_times(conn, key, set(uids) - keep, times.get(key, Counter()))
         rebuild_keys(conn, numbers, db.dialect.single_writer)
         forget_persons(conn, db.dialect, uids)
     return Erasure(user_id, deleted, sum(len(found) for found in removed.values()))

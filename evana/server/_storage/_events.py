@@ -14,6 +14,7 @@ from ._numbers import write_number_deltas
 from ._persons import PersonChanges, link_ids, write_properties
 from ._properties import read_tracked, write_property_deltas
 from ._rollups import build_deltas, inserted_events, write_deltas
+from ._times import write_times
 from ._users import UserIds
 
 __all__ = ["EventStore", "WriteResult"]
@@ -78,6 +79,7 @@ class EventStore:
             write_deltas(conn, self.db.dialect, deltas)
             write_property_deltas(conn, self.db.dialect, new, uids, tracked)
             write_number_deltas(conn, new, tracked)
+            write_times(conn, new, uids)
             # Links and person properties go with the events that carry them (never without:
             # a crash in between would lose them, as the events would be duplicates on resend).
             # Every copy is applied, not only new rows: both are idempotent.

@@ -29,6 +29,7 @@ __all__ = [
     "PERSON_EVENTS",
     "PROPERTY_ROLLUP_IDS",
     "api_keys",
+    "event_times",
     "events",
     "metadata",
     "number_rollups",
@@ -172,6 +173,29 @@ number_rollups = Table(
     Column("low", Text(), nullable=False),
     Column("high", Text(), nullable=False),
     Column("values", LargeBinary(), nullable=True),
+    Index(None, "event", "day"),
+    Index(None, "day", "event"),
+    sqlite_autoincrement=True,
+)
+
+#: Per day and event name, the (uid, timestamp) of every event the rollups count, appended as
+#: deltas like them (one row per key a write touched) so that funnels read each person's step
+#: times from here instead of scanning and sorting raw events. ``times`` packs one 12-byte
+#: record per event: the uid (uint32) then microseconds since 1970 UTC (int64), little-endian,
+#: in no particular order (see ``_times``). A key's records are complete when they are as many
+#: as the events its ``rollups`` rows count; a reader that finds otherwise reads raw events.
+event_times = Table(
+    "event_times",
+    metadata,
+    Column(
+        "id",
+        BigInteger().with_variant(Integer(), "sqlite"),
+        primary_key=True,
+        autoincrement=True,
+    ),
+    Column("day", Date(), nullable=False),
+    Column("event", Text().with_variant(Text(collation="C"), "postgresql"), nullable=False),
+    Column("times", LargeBinary(), nullable=False),
     Index(None, "event", "day"),
     Index(None, "day", "event"),
     sqlite_autoincrement=True,

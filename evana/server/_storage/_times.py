@@ -1,0 +1,289 @@
+"""Event times: per (day, event name), the uid and timestamp of every event the rollups count.
+
+Funnels need each person's ordered step times, which bitmaps do not keep. Reading them from
+``events`` costs a scan of every row of the range (most of a funnel's time); here they are 12
+packed bytes per event, read per key in one row once compaction has merged a day's deltas.
+
+The table follows the rollups' rules: a write appends one row per (day, event) key built from
+the events it newly inserted, in the same transaction (a resent batch, a replay or a crashed
+worker adds nothing twice); compaction concatenates a key's rows under the key's rewrite lock;
+an erasure takes the person's records out. A key is *complete* when its records are exactly as
+many as the events its ``rollups`` rows count, which a reader checks in the same statement that
+reads the records: a key that is not (events stored before the table existed and not yet
+backfilled, raw events dropped by an operator before an erasure) makes the reader decline, and
+the funnel reads raw events instead, with the same answer.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+from sqlalchemy import (
+    Connection,
+    LargeBinary,
+    cast,
+    delete,
+    func,
+    insert,
+    literal,
+    null,
+    select,
+    union_all,
+)
+
+from ._tables import ALL_EVENTS, PERSON_EVENTS, event_times, events, rollups, users
+
+if TYPE_CHECKING:
+    from evana.server._batch import NormalizedEvent
+
+    from ._database import Database
+    from ._insight_rows import EventRows
+    from ._rollups import Key
+
+__all__ = [
+    "RECORD",
+    "backfill_times",
+    "erase_times",
+    "incomplete_keys",
+    "merge_times",
+    "micros_of",
+    "read_times",
+    "times_to_build",
+    "write_times",
+]
+
+#: One event's record: uid, then µs since 1970 UTC; 12 bytes, little-endian, unaligned.
+RECORD = np.dtype([("uid", "<u4"), ("micros", "<i8")])
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICRO = dt.timedelta(microseconds=1)
+
+
+def micros_of(stamp: dt.datetime) -> int:
+    """A timestamp as µs since 1970 UTC, exactly."""
+    return (stamp - _EPOCH) // _MICRO
+
+
+def _pack(uids: Sequence[int], micros: Sequence[int]) -> bytes:
+    records = np.empty(len(uids), dtype=RECORD)
+    records["uid"] = uids
+    records["micros"] = micros
+    return records.tobytes()
+
+
+def _records(blob: bytes) -> np.ndarray:
+    return np.frombuffer(blob, dtype=RECORD)
+
+
+def write_times(conn: Connection, rows: Sequence[NormalizedEvent], uids: Mapping[str, int]) -> None:
+    """Append the times of newly stored events: one row per (day, event) key (person
+    operations count in no report, so they have none)."""
+    groups: dict[tuple[dt.date, str], tuple[list[int], list[int]]] = {}
+    for row in rows:
+        if row.event in PERSON_EVENTS:
+            continue
+        key = (row.timestamp.date(), row.event)
+        found = groups.get(key)
+        if found is None:
+            found = groups[key] = ([], [])
+        found[0].append(uids[row.user_id])
+        found[1].append(micros_of(row.timestamp))
+    if groups:
+        conn.execute(
+            insert(event_times),
+            [
+                {"day": day, "event": name, "times": _pack(*found)}
+                for (day, name), found in sorted(groups.items())
+            ],
+        )
+
+
+def merge_times(conn: Connection, keys: Sequence[Key]) -> int:
+    """Replace each key's rows by one holding all their records (the caller holds the keys'
+    locks); return keys merged."""
+    if not keys:
+        return 0
+    wanted = set(keys)
+    stmt = select(event_times.c.id, event_times.c.day, event_times.c.event, event_times.c.times)
+    stmt = stmt.where(
+        event_times.c.day.in_({day for day, _ in wanted}),
+        event_times.c.event.in_({name for _, name in wanted}),
+    )
+    parts: dict[Key, list[tuple[int, bytes]]] = {}
+    for row in conn.execute(stmt):
+        if (row.day, row.event) in wanted:
+            parts.setdefault((row.day, row.event), []).append((row.id, row.times))
+    merged = [(key, found) for key, found in sorted(parts.items()) if len(found) > 1]
+    if not merged:
+        return 0
+    gone = [row_id for _, found in merged for row_id, _ in found]
+    conn.execute(delete(event_times).where(event_times.c.id.in_(gone)))
+    conn.execute(
+        insert(event_times),
+        [
+            {"day": day, "event": name, "times": b"".join(bytes(blob) for _, blob in found)}
+            for (day, name), found in merged
+        ],
+    )
+    return len(merged)
+
+
+def erase_times(
+    conn: Connection, key: Key, uids: set[int], deleted: Counter[tuple[int, int]]
+) -> None:
+    """Take a person out of a key's records, its rows replaced by one (an erasure's; the
+    caller holds the key's lock): every record of ``uids``, and of the others one record per
+    deleted event (uid, µs) in ``deleted`` (a uid whose event a writer stored beside the
+    erasure keeps that event, in the rollups too)."""
+    day, name = key
+    where = (event_times.c.day == day, event_times.c.event == name)
+    blobs = [bytes(b) for b in conn.execute(select(event_times.c.times).where(*where)).scalars()]
+    if not blobs:
+        return
+    records = _records(b"".join(blobs))
+    keep = ~np.isin(records["uid"], np.array(sorted(uids), dtype=np.uint32))
+    if deleted:
+        left = Counter(deleted)
+        others = np.isin(records["uid"], np.array(sorted({u for u, _ in left}), dtype=np.uint32))
+        for i in np.flatnonzero(others & keep).tolist():
+            found = (int(records["uid"][i]), int(records["micros"][i]))
+            if left[found] > 0:
+                left[found] -= 1
+                keep[i] = False
+    kept = records[keep]
+    conn.execute(delete(event_times).where(*where))
+    if len(kept):
+        conn.execute(insert(event_times).values(day=day, event=name, times=kept.tobytes()))
+
+
+def read_times(
+    conn: Connection, since: dt.date | None, until: dt.date, names: Sequence[str]
+) -> EventRows | None:
+    """Events of ``names`` on the UTC days [since, until] as rows (uid, µs, name; no
+    properties), from event times; None when some key of the range is not complete.
+
+    One statement reads both the records and the rollups' counts, so both come from one
+    snapshot even while writers, compaction and erasures run.
+    """
+    from ._insight_rows import EventRows
+
+    chosen = sorted(set(names) - PERSON_EVENTS)
+    counted = (
+        select(
+            rollups.c.day,
+            rollups.c.event,
+            func.sum(rollups.c.events).label("events"),
+            cast(null(), LargeBinary).label("times"),
+        )
+        .where(rollups.c.event.in_(chosen), rollups.c.day <= until)
+        .group_by(rollups.c.day, rollups.c.event)
+    )
+    stored = select(
+        event_times.c.day,
+        event_times.c.event,
+        literal(-1).label("events"),
+        event_times.c.times,
+    ).where(event_times.c.event.in_(chosen), event_times.c.day <= until)
+    if since is not None:
+        counted = counted.where(rollups.c.day >= since)
+        stored = stored.where(event_times.c.day >= since)
+    expected: dict[Key, int] = {}
+    found: dict[Key, list[bytes]] = {}
+    for day, name, count, blob in conn.execute(union_all(counted, stored)):
+        if blob is None:
+            expected[(day, name)] = int(count)
+        else:
+            found.setdefault((day, name), []).append(bytes(blob))
+    parts: list[np.ndarray] = []
+    codes: list[np.ndarray] = []
+    for key, count in expected.items():
+        records = _records(b"".join(found.pop(key, [])))
+        if len(records) != count:
+            return None
+        parts.append(records)
+        codes.append(np.full(len(records), chosen.index(key[1]), dtype=np.int32))
+    if found:  # records of a key the rollups do not count
+        return None
+    records = np.concatenate(parts) if parts else np.empty(0, dtype=RECORD)
+    return EventRows(
+        uids=records["uid"].astype(np.uint32),
+        micros=records["micros"].astype(np.int64),
+        codes=np.concatenate(codes) if codes else np.empty(0, dtype=np.int32),
+        names=chosen,
+        properties=None,
+    )
+
+
+def incomplete_keys(conn: Connection) -> list[Key]:
+    """The (day, event) keys whose records are not as many as their rollups count, oldest
+    first."""
+    counted = {
+        (day, name): int(count)
+        for day, name, count in conn.execute(
+            select(rollups.c.day, rollups.c.event, func.sum(rollups.c.events))
+            .where(rollups.c.event.not_in([ALL_EVENTS, *sorted(PERSON_EVENTS)]))
+            .group_by(rollups.c.day, rollups.c.event)
+        )
+    }
+    have: dict[Key, int] = {}
+    for day, name, size in conn.execute(
+        select(
+            event_times.c.day, event_times.c.event, func.sum(func.length(event_times.c.times))
+        ).group_by(event_times.c.day, event_times.c.event)
+    ):
+        have[(day, name)] = int(size) // RECORD.itemsize
+    return sorted(key for key, count in counted.items() if have.get(key, 0) != count)
+
+
+def times_to_build(db: Database) -> int:
+    """How many keys :func:`backfill_times` would build now."""
+    with db.read() as conn:
+        return len(incomplete_keys(conn))
+
+
+def backfill_times(db: Database, progress: Callable[[int, int], None] | None = None) -> int:
+    """Build the records of every incomplete key from the events stored (``evana db
+    upgrade``: events stored before event times existed), one key per transaction under the
+    key's rewrite lock; return keys rebuilt. Resumable: a key done is complete, and a run
+    looks only at incomplete ones.
+
+    Where writers run beside it (PostgreSQL), the key's rows are deleted and its events read
+    in one statement, one snapshot: a writer's row is either deleted with its events read, or
+    kept with its events not read. A key whose raw events an operator dropped cannot be
+    rebuilt; it stays incomplete, and funnels over its day read raw events.
+    """
+    with db.read() as conn:
+        keys = incomplete_keys(conn)
+    for done, (day, name) in enumerate(keys, 1):
+        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        found = (
+            select(users.c.uid, events.c.timestamp)
+            .select_from(events.join(users, events.c.user_id == users.c.user_id))
+            .where(events.c.event == name)
+            .where(events.c.timestamp >= start, events.c.timestamp < start + dt.timedelta(days=1))
+        )
+        gone = delete(event_times).where(event_times.c.day == day, event_times.c.event == name)
+        with db.write() as conn:
+            db.dialect.lock_rollup_keys(conn, [(day, name)])
+            if db.dialect.single_writer:
+                conn.execute(gone)
+                stored = [(uid, stamp) for uid, stamp in conn.execute(found)]
+            else:
+                doomed = gone.returning(event_times.c.id).cte("doomed")
+                stmt = found.add_columns(select(func.count()).select_from(doomed).scalar_subquery())
+                stored = [(uid, stamp) for uid, stamp, _ in conn.execute(stmt)]
+            if stored:
+                conn.execute(
+                    insert(event_times).values(
+                        day=day,
+                        event=name,
+                        times=_pack([u for u, _ in stored], [micros_of(t) for _, t in stored]),
+                    )
+                )
+        if progress is not None:
+            progress(done, len(keys))
+    return len(keys)

@@ -1,0 +1,173 @@
+"""Event times (what funnels read): complete and exact through resends, compaction, erasure
+and the backfill of events stored before they existed, on both databases."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import threading
+import uuid
+from collections import Counter
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import delete, select
+
+from evana.server._batch import NormalizedEvent
+from evana.server._storage import EventStore, erase_user, settle
+from evana.server._storage import _tables as tables
+from evana.server._storage._times import (
+    backfill_times,
+    incomplete_keys,
+    micros_of,
+    read_times,
+)
+from evana.server._storage._users import UserIds
+
+from .test_analytics import empty_database, raw_events, to_events, write_messily
+
+FIRST, LAST = dt.date(2020, 1, 1), dt.date(2030, 1, 1)
+
+
+def _stored(db, events: list[NormalizedEvent]) -> Counter:
+    """The (uid, µs, name) of each event, as event times should hold them."""
+    uids = UserIds(db).resolve(e.user_id for e in events)
+    return Counter((uids[e.user_id], micros_of(e.timestamp), e.event) for e in events)
+
+
+def _times(db, names: list[str]) -> Counter | None:
+    with db.read() as conn:
+        rows = read_times(conn, FIRST, LAST, names)
+    if rows is None:
+        return None
+    return Counter(
+        zip(
+            rows.uids.tolist(),
+            rows.micros.tolist(),
+            [rows.names[c] for c in rows.codes.tolist()],
+            strict=True,
+        )
+    )
+
+
+NAMES = ["signup", "view", "purchase", "logout"]
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(raw=raw_events, seed=st.integers(0, 2**32), victim=st.integers(0, 11))
+def test_times_hold_every_counted_event_once(
+    db_url: str, raw: list, seed: int, victim: int
+) -> None:
+    events = list({e.event_id: e for e in to_events(raw)}.values())
+    rnd = random.Random(seed)
+    with empty_database(db_url) as db:
+        write_messily(EventStore(db), events, rnd)  # resends add nothing
+        names = sorted({e.event for e in events} | {"never"})
+        assert _times(db, names) == _stored(db, events)
+        if rnd.random() < 0.5:
+            settle(db, before=LAST)
+            with db.read() as conn:
+                rows = conn.execute(select(tables.event_times.c.day, tables.event_times.c.event))
+                keys = Counter(tuple(r) for r in rows)
+            assert all(n == 1 for n in keys.values())
+            assert _times(db, names) == _stored(db, events)
+        erase_user(db, f"user-{victim}")
+        left = [e for e in events if e.user_id != f"user-{victim}"]
+        assert _times(db, names) == _stored(db, left)
+        with db.read() as conn:
+            assert incomplete_keys(conn) == []
+
+
+def _events(n: int, seed: int) -> list[NormalizedEvent]:
+    rnd = random.Random(seed)
+    base = dt.datetime(2026, 11, 2, tzinfo=dt.UTC)
+    out = []
+    for _ in range(n):
+        stamp = base + dt.timedelta(
+            seconds=rnd.randrange(3 * 86400), microseconds=rnd.randrange(10**6)
+        )
+        name = rnd.choice(NAMES)
+        out.append(NormalizedEvent(uuid.uuid4(), name, f"u{rnd.randrange(40)}", stamp, None, stamp))
+    return out
+
+
+def test_a_range_with_a_key_missing_times_is_declined(database) -> None:
+    events = _events(300, 1)
+    EventStore(database).write(events)
+    assert _times(database, NAMES) == _stored(database, events)
+    with database.write() as conn:
+        day = min(e.timestamp.date() for e in events)
+        conn.execute(delete(tables.event_times).where(tables.event_times.c.day == day))
+    assert _times(database, NAMES) is None
+    with database.read() as conn:
+        assert {k[0] for k in incomplete_keys(conn)} == {day}
+        # Days after it are still complete on their own.
+        later = read_times(conn, day + dt.timedelta(days=1), LAST, NAMES)
+    assert later is not None
+    assert len(later) == sum(1 for e in events if e.timestamp.date() > day)
+
+
+def test_backfill_rebuilds_missing_times_beside_writers(database) -> None:
+    old = _events(600, 2)
+    store = EventStore(database)
+    store.write(old)
+    with database.write() as conn:
+        conn.execute(delete(tables.event_times))
+    assert _times(database, NAMES) is None
+    new = _events(400, 3)
+    errors: list[BaseException] = []
+
+    def write() -> None:
+        try:
+            for i in range(0, len(new), 20):
+                EventStore(database).write(new[i : i + 20])
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    # Beside the backfill where writers run concurrently (PostgreSQL); SQLite (embedded mode,
+    # one connection in memory here) writes before it.
+    writer = threading.Thread(target=write)
+    writer.start()
+    if database.dialect.single_writer:
+        writer.join()
+    seen: list[tuple[int, int]] = []
+    built = backfill_times(database, lambda done, total: seen.append((done, total)))
+    writer.join()
+    assert not errors
+    assert built > 0
+    assert seen[-1] == (built, built)
+    assert _times(database, NAMES) == _stored(database, old + new)
+    assert backfill_times(database) == 0  # resumable: nothing left to do
+
+
+def test_backfill_leaves_keys_whose_raw_events_were_dropped_incomplete(database) -> None:
+    events = _events(200, 4)
+    EventStore(database).write(events)
+    day = min(e.timestamp.date() for e in events)
+    with database.write() as conn:
+        conn.execute(delete(tables.event_times))
+        start = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
+        conn.execute(
+            delete(tables.events).where(tables.events.c.timestamp < start + dt.timedelta(days=1))
+        )
+    backfill_times(database)
+    with database.read() as conn:
+        assert {k[0] for k in incomplete_keys(conn)} == {day}
+    assert _times(database, NAMES) is None
+
+
+@pytest.mark.parametrize("names", [["view"], ["view", "purchase", "signup"]])
+def test_person_operations_and_the_every_event_key_have_no_times(database, names) -> None:
+    events = _events(100, 5)
+    stamp = events[0].timestamp
+    identify = NormalizedEvent(uuid.uuid4(), "$identify", "u1", stamp, None, stamp)
+    EventStore(database).write([*events, identify])
+    with database.read() as conn:
+        stored = set(conn.execute(select(tables.event_times.c.event)).scalars())
+        assert incomplete_keys(conn) == []
+    assert stored == {e.event for e in events}
+    got = _times(database, [*names, "$identify"])
+    assert got == _stored(database, [e for e in events if e.event in names])
