@@ -11,6 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from evana.insights import FunnelQuery, FunnelResult
+from evana.server._insights import _funnel_arrays
 from evana.server._insights._funnel import compute_funnel
 from evana.server._insights._funnel_arrays import _times, ordered_funnel
 
@@ -330,7 +331,11 @@ def test_whole_arrays_match_the_brute_force(case: tuple[FunnelQuery, list[Person
     assert table(result) == table(compute_funnel(q, persons))
 
 
-def test_whole_arrays_against_the_per_person_algorithm_at_size() -> None:
+@pytest.mark.parametrize("key_bits", [62, 24])  # 24: times too wide for offsets, ranked
+def test_whole_arrays_against_the_per_person_algorithm_at_size(
+    key_bits: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_funnel_arrays, "_KEY_BITS", key_bits)
     # Many persons with many entries, ties and window ends: the same figures either way.
     rnd = random.Random(11)
     q = query(["a", "b", "c", "d"], 10, "minute")
@@ -356,6 +361,13 @@ def test_whole_arrays_leave_any_order_and_shared_events_to_the_per_person_algori
 
 def test_times_too_wide_for_offsets_are_ranked() -> None:
     micros = np.array([10**15, 5, 10**15, 7], dtype=np.int64)
-    assert _times(micros, 60).tolist() == [10**15 - 5, 0, 10**15 - 5, 2]
-    assert _times(micros, 4).tolist() == [2, 0, 2, 1]
+    offsets = _times(micros, 60)
+    assert offsets is not None
+    assert offsets[0].tolist() == [10**15 - 5, 0, 10**15 - 5, 2]
+    assert offsets[1] is None
+    ranks = _times(micros, 4)
+    assert ranks is not None
+    assert ranks[0].tolist() == [2, 0, 2, 1]
+    assert ranks[1] is not None
+    assert ranks[1].tolist() == [5, 7, 10**15]
     assert _times(np.arange(40, dtype=np.int64) * 10**12, 4) is None

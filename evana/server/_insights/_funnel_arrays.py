@@ -41,16 +41,18 @@ def _ranks(pids: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse.astype(np.int64), len(unique)
 
 
-def _times(micros: np.ndarray, room: int) -> np.ndarray | None:
+def _times(micros: np.ndarray, room: int) -> tuple[np.ndarray, np.ndarray | None] | None:
     """Times as small non-negative integers in the same order (equal stay equal) that fit in
-    ``room`` bits: offsets from the first when they fit, else ranks; None if neither does."""
+    ``room`` bits, and how to turn them back into µs: offsets from the first when they fit
+    (None: add the first back), else ranks (the distinct µs, indexed by rank); None if
+    neither fits."""
     offsets: np.ndarray = micros - micros.min()
     if int(offsets.max()).bit_length() <= room:
-        return offsets
+        return offsets, None
     unique, inverse = np.unique(micros, return_inverse=True)
     if (len(unique) - 1).bit_length() > room:
         return None
-    return inverse.astype(np.int64)
+    return inverse.astype(np.int64), unique
 
 
 def ordered_funnel(
@@ -65,47 +67,48 @@ def ordered_funnel(
     if not len(pids) or not bool((masks == 1).any()):
         return funnel_result(query, [0] * (n + 1), [[] for _ in range(n)])
     rank, persons = _ranks(pids)
-    rank_bits = max((persons - 1).bit_length(), 1)
-    times = _times(micros, _KEY_BITS - rank_bits)
-    if times is None:
+    shift = _KEY_BITS - max((persons - 1).bit_length(), 1)
+    packed = _times(micros, shift)
+    if packed is None:
         return None
-    keys = rank << (_KEY_BITS - rank_bits) | times
+    times, distinct = packed
+    low = (1 << shift) - 1
+    first_micros = int(micros.min())
+
+    def real(keys: np.ndarray) -> np.ndarray:
+        """The µs timestamps of keys."""
+        if distinct is None:
+            return (keys & low) + first_micros
+        found: np.ndarray = distinct[keys & low]
+        return found
+
+    keys = rank << shift | times
     window = query.window.seconds * 1_000_000
 
-    # Per step: its events' keys, sorted, with each one's person rank and real time.
-    step_keys: list[np.ndarray] = []
-    step_ranks: list[np.ndarray] = []
-    step_micros: list[np.ndarray] = []
-    for k in range(n):
-        chosen = np.flatnonzero(masks == 1 << k)
-        order = np.argsort(keys[chosen], kind="stable")
-        chosen = chosen[order]
-        step_keys.append(keys[chosen])
-        step_ranks.append(rank[chosen])
-        step_micros.append(micros[chosen])
+    # Per step: its events' keys, sorted (a key holds all there is to know of an event).
+    step_keys = [np.sort(keys[masks == 1 << k]) for k in range(n)]
 
     # Entries sharing a person and timestamp have one chain: keep one of them.
-    first = np.ones(len(step_keys[0]), dtype=bool)
-    first[1:] = step_keys[0][1:] != step_keys[0][:-1]
-    entry_rank, entry_micros = step_ranks[0][first], step_micros[0][first]
-    entries = len(entry_rank)
+    entry_keys = step_keys[0][np.r_[True, step_keys[0][1:] != step_keys[0][:-1]]]
+    entry_rank, entry_micros = entry_keys >> shift, real(entry_keys)
+    entries = len(entry_keys)
     level = np.ones(entries, dtype=np.int64)
     taus = [entry_micros]
     alive = np.arange(entries)
-    at = step_keys[0][first]
+    at = entry_keys
     for k in range(1, n):
-        found = np.searchsorted(step_keys[k], at, side="left")
-        inside = found < len(step_keys[k])
-        found = np.minimum(found, max(len(step_keys[k]) - 1, 0))
-        if len(step_keys[k]):
-            inside &= step_ranks[k][found] == entry_rank[alive]
-            inside &= step_micros[k][found] <= entry_micros[alive] + window
-        alive, found = alive[inside], found[inside]
+        candidates = step_keys[k]
+        found = np.searchsorted(candidates, at, side="left")
+        inside = found < len(candidates)
+        found = candidates[np.minimum(found, len(candidates) - 1)] if len(candidates) else found
+        if len(candidates):
+            inside &= (found >> shift) == entry_rank[alive]
+            inside &= real(found) <= entry_micros[alive] + window
+        alive, at = alive[inside], found[inside]
         level[alive] += 1
         reached = np.zeros(entries, dtype=np.int64)
-        reached[alive] = step_micros[k][found]
+        reached[alive] = real(at)
         taus.append(reached)
-        at = step_keys[k][found]
         if not len(alive):
             break
 
