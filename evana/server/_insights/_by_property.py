@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from pyroaring import AbstractBitMap, BitMap
 
 from evana.insights import Filter, TrendResult, Trends, TrendsQuery
-from evana.server._storage import MISSING_VALUE, Summary, json_value
+from evana.server._storage import MISSING_VALUE, PERCENTILES, Summary, json_value
 
 from ._filters import compile_where
 from ._periods import period_spans
@@ -282,7 +282,13 @@ def _number_result(
     series = query.series[number]
     assert series.event is not None
     assert series.property is not None
-    by_day = reader.properties.numbers(series.event, series.property, query.since, query.until)
+    by_day = reader.properties.numbers(
+        series.event,
+        series.property,
+        query.since,
+        query.until,
+        with_values=series.math in PERCENTILES,
+    )
     if not all(summary.knows(series.math) for summary in by_day.values()):
         return None
 

@@ -10,7 +10,7 @@ from ._events import EventStore, WriteResult
 from ._insight_rows import EventRows, Wanted, load_event_rows
 from ._keys import KeyRecord, KeyRepository
 from ._migrate import current_revision, head_revision, upgrade
-from ._numbers import Summary
+from ._numbers import PERCENTILES, Summary
 from ._persons import PersonDirectory, PersonMap, PersonRecord, read_person
 from ._properties import MISSING as MISSING_VALUE
 from ._properties import PropertyReader, backfill, sync_tracked
@@ -22,6 +22,7 @@ __all__ = [
     "ALL_EVENTS",
     "COMPACT_AFTER",
     "MISSING_VALUE",
+    "PERCENTILES",
     "PERSON_EVENTS",
     "BitmapCache",
     "Compactor",

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select
+from sqlalchemy import Connection, LargeBinary, Table, cast, delete, func, insert, null, select
 
 from ._multiset import EXACT_INT, Multiset
 from ._properties import Tracked
@@ -210,10 +210,21 @@ def summary_of(row: Any) -> Summary:
 
 
 def number_summaries(
-    conn: Connection, event: str, prop: str, start: dt.date, end: dt.date
+    conn: Connection,
+    event: str,
+    prop: str,
+    start: dt.date,
+    end: dt.date,
+    *,
+    with_values: bool = True,
 ) -> dict[dt.date, Summary]:
-    """Per day of [start, end], the summary of ``prop`` over events ``event``."""
-    stmt = select(number_rollups).where(
+    """Per day of [start, end], the summary of ``prop`` over events ``event``; without
+    ``with_values``, summaries hold no multiset (a sum need not read every distinct number)."""
+    nothing = cast(null(), LargeBinary).label("values")
+    columns = [
+        column if with_values or column.name != "values" else nothing for column in number_rollups.c
+    ]
+    stmt = select(*columns).where(
         number_rollups.c.event == number_key(event, prop),
         number_rollups.c.day.between(start, end),
     )

@@ -401,12 +401,14 @@ class PropertyReader:
             self._tracked = read_tracked(self.conn)
         return self._tracked
 
-    def numbers(self, name: str, prop: str, start: dt.date, end: dt.date) -> dict[dt.date, Any]:
+    def numbers(
+        self, name: str, prop: str, start: dt.date, end: dt.date, *, with_values: bool = True
+    ) -> dict[dt.date, Any]:
         """Per day of [start, end], the summary (``_numbers.Summary``) of the numbers of
-        ``prop`` on events ``name``."""
+        ``prop`` on events ``name`` (with their multisets only ``with_values``)."""
         from ._numbers import number_summaries
 
-        return number_summaries(self.conn, name, prop, start, end)
+        return number_summaries(self.conn, name, prop, start, end, with_values=with_values)
 
     def values(
         self, name: str, prop: str, start: dt.date | None, end: dt.date, *, users: bool
