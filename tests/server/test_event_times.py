@@ -12,11 +12,12 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, select
+from sqlalchemy import delete, func, select
 
 from evana.server._batch import NormalizedEvent
 from evana.server._storage import EventStore, erase_user, settle
 from evana.server._storage import _tables as tables
+from evana.server._storage._bitmaps import RowCache
 from evana.server._storage._times import (
     backfill_times,
     incomplete_keys,
@@ -36,9 +37,9 @@ def _stored(db, events: list[NormalizedEvent]) -> Counter:
     return Counter((uids[e.user_id], micros_of(e.timestamp), e.event) for e in events)
 
 
-def _times(db, names: list[str]) -> Counter | None:
+def _times(db, names: list[str], cache: RowCache | None = None) -> Counter | None:
     with db.read() as conn:
-        rows = read_times(conn, FIRST, LAST, names)
+        rows = read_times(conn, FIRST, LAST, names, cache)
     if rows is None:
         return None
     return Counter(
@@ -171,3 +172,29 @@ def test_person_operations_and_the_every_event_key_have_no_times(database, names
     assert stored == {e.event for e in events}
     got = _times(database, [*names, "$identify"])
     assert got == _stored(database, [e for e in events if e.event in names])
+
+
+def test_cached_records_follow_compaction_and_erasure(database) -> None:
+    cache: RowCache = RowCache()
+    events = _events(500, 6)
+    store = EventStore(database)
+    for i in range(0, len(events), 50):
+        store.write(events[i : i + 50])
+
+    def read() -> Counter | None:
+        found = _times(database, NAMES, cache)
+        assert found is not None
+        return found
+
+    assert read() == _stored(database, events)
+    with database.read() as conn:
+        live = conn.execute(select(func.count()).select_from(tables.event_times)).scalar_one()
+    assert len(cache) == live
+    assert read() == _stored(database, events)  # from the cache alone
+    settle(database, before=LAST)
+    assert read() == _stored(database, events)
+    with database.read() as conn:
+        live = conn.execute(select(func.count()).select_from(tables.event_times)).scalar_one()
+    assert len(cache) == live  # the merged-away rows were forgotten
+    erase_user(database, "u3")
+    assert read() == _stored(database, [e for e in events if e.user_id != "u3"])

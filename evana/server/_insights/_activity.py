@@ -46,6 +46,7 @@ class ActivityReader:
         self.rollups = RollupReader(conn, db.dialect, cache)
         self.properties = PropertyReader(conn, db.dialect, cache)
         self.persons = persons
+        self.cache = cache
 
     def by_day(
         self,
@@ -109,7 +110,9 @@ class ActivityReader:
     def times_frame(self, start: dt.date, end: dt.date, names: Sequence[str]) -> Frame | None:
         """The events of ``names`` on [start, end] without properties, from event times;
         None when those are not complete for the range (raw events then answer)."""
-        rows = read_times(self.conn, start, end, names)
+        rows = read_times(
+            self.conn, start, end, names, None if self.cache is None else self.cache.times
+        )
         return None if rows is None else Frame(rows, self.persons)
 
     def top_events(

@@ -12,12 +12,15 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
-from typing import Protocol
+from typing import Generic, Protocol, TypeVar
 
+import numpy as np
 from pyroaring import FrozenBitMap
 from sqlalchemy import Connection
 
-__all__ = ["BitmapCache", "BitmapSource", "load_bitmaps"]
+__all__ = ["BitmapCache", "BitmapSource", "RowCache", "load_bitmaps"]
+
+V = TypeVar("V")
 
 
 class BitmapSource(Protocol):
@@ -28,8 +31,8 @@ class BitmapSource(Protocol):
         ...
 
 
-class BitmapCache:
-    """A thread-safe LRU of deserialized bitmaps, bounded by their serialized size.
+class RowCache(Generic[V]):
+    """A thread-safe LRU of values read from immutable rows (by row id), bounded by size.
 
     Entries remember their rollup key (day, event): when a report reads a key's complete list
     of live row ids, entries of that key's merged-away rows are dropped at once, so the cache
@@ -46,14 +49,12 @@ class BitmapCache:
     def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
         self.max_bytes = max_bytes
         # Keyed by a row id, or by the sorted row ids of a union (whose rollup key is None).
-        self._items: OrderedDict[int | tuple[int, ...], tuple[FrozenBitMap, int, Hashable]] = (
-            OrderedDict()
-        )
+        self._items: OrderedDict[int | tuple[int, ...], tuple[V, int, Hashable]] = OrderedDict()
         self._ids_by_key: dict[Hashable, set[int]] = {}
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def get_many(self, ids: Iterable[int]) -> dict[int, FrozenBitMap]:
+    def get_many(self, ids: Iterable[int]) -> dict[int, V]:
         """The cached bitmaps among ``ids`` (each marked as recently used)."""
         found = {}
         with self._lock:
@@ -64,15 +65,15 @@ class BitmapCache:
                     found[row_id] = item[0]
         return found
 
-    def put(self, row_id: int, bitmap: FrozenBitMap, size: int, key: Hashable) -> None:
-        """Remember ``bitmap`` (``size`` serialized bytes), evicting the least recently used."""
-        self._insert(row_id, bitmap, size, key)
+    def put(self, row_id: int, value: V, size: int, key: Hashable) -> None:
+        """Remember ``value`` (``size`` bytes), evicting the least recently used."""
+        self._insert(row_id, value, size, key)
 
-    def get_union(self, ids: tuple[int, ...]) -> FrozenBitMap | None:
+    def get_union(self, ids: tuple[int, ...]) -> V | None:
         """The cached union of the rows ``ids`` (sorted), if any.
 
         >>> cache = BitmapCache()
-        >>> cache.put_union((3, 7), FrozenBitMap([1, 5]))
+        >>> cache.put_union((3, 7), FrozenBitMap([1, 5]), 40)
         >>> cache.get_union((3, 7)), cache.get_union((3,))
         (FrozenBitMap([1, 5]), None)
         """
@@ -83,15 +84,13 @@ class BitmapCache:
             self._items.move_to_end(ids)
             return item[0]
 
-    def put_union(self, ids: tuple[int, ...], bitmap: FrozenBitMap) -> None:
+    def put_union(self, ids: tuple[int, ...], value: V, size: int) -> None:
         """Remember the union of the rows ``ids`` (sorted). It is never dropped by
         :meth:`retain`: once one of its rows is merged away no report asks for it again, and
         it ages out of the LRU."""
-        self._insert(ids, bitmap, bitmap.__sizeof__(), None)
+        self._insert(ids, value, size, None)
 
-    def _insert(
-        self, item_id: int | tuple[int, ...], bitmap: FrozenBitMap, size: int, key: Hashable
-    ) -> None:
+    def _insert(self, item_id: int | tuple[int, ...], value: V, size: int, key: Hashable) -> None:
         """Add an entry (a row's, under its rollup ``key``; a union's, key None) unless it is
         there or too big, evicting the least recently used."""
         if size > self.max_bytes:
@@ -99,7 +98,7 @@ class BitmapCache:
         with self._lock:
             if item_id in self._items:
                 return
-            self._items[item_id] = (bitmap, size, key)
+            self._items[item_id] = (value, size, key)
             if key is not None:
                 self._ids_by_key.setdefault(key, set()).add(item_id)  # type: ignore[arg-type]
             self._bytes += size
@@ -125,6 +124,17 @@ class BitmapCache:
 
     def __len__(self) -> int:
         return len(self._items)
+
+
+class BitmapCache(RowCache[FrozenBitMap]):
+    """Deserialized bitmaps of rollup rows (and unions of them), and beside them, in
+    :attr:`times`, the event-times records of ``event_times`` rows: both tables' rows are
+    immutable, so neither can go stale. One per server, shared by every report."""
+
+    def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
+        super().__init__(max_bytes)
+        #: Records (``_times.RECORD`` arrays) of event-times rows, by row id.
+        self.times: RowCache[np.ndarray] = RowCache(max_bytes)
 
 
 def load_bitmaps(

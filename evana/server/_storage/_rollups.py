@@ -163,7 +163,7 @@ class RollupReader:
             old, skip, base = plans[group]
             if old and base is None and cache is not None:
                 base = FrozenBitMap(_union([bitmaps[row_id] for row_id in old]))
-                cache.put_union(old, base)
+                cache.put_union(old, base, base.__sizeof__())
             rest: list[AbstractBitMap] = [bitmaps[i] for i, _ in rows if i not in skip]
             out[group] = _union(rest if base is None else [base, *rest])
         return out

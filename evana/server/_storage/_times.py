@@ -18,18 +18,17 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from typing import TYPE_CHECKING
 
 import numpy as np
 from sqlalchemy import (
+    BigInteger,
     Connection,
-    LargeBinary,
     cast,
     delete,
     func,
     insert,
-    literal,
     null,
     select,
     union_all,
@@ -40,6 +39,7 @@ from ._tables import ALL_EVENTS, PERSON_EVENTS, event_times, events, rollups, us
 if TYPE_CHECKING:
     from evana.server._batch import NormalizedEvent
 
+    from ._bitmaps import RowCache
     from ._database import Database
     from ._insight_rows import EventRows
     from ._rollups import Key
@@ -161,23 +161,30 @@ def erase_times(
 
 
 def read_times(
-    conn: Connection, since: dt.date | None, until: dt.date, names: Sequence[str]
+    conn: Connection,
+    since: dt.date | None,
+    until: dt.date,
+    names: Sequence[str],
+    cache: RowCache[np.ndarray] | None = None,
 ) -> EventRows | None:
     """Events of ``names`` on the UTC days [since, until] as rows (uid, µs, name; no
     properties), from event times; None when some key of the range is not complete.
 
-    One statement reads both the records and the rollups' counts, so both come from one
-    snapshot even while writers, compaction and erasures run.
+    One statement reads the rollups' counts and the ids and sizes of the event-times rows, so
+    both come from one snapshot even while writers, compaction and erasures run; the records
+    then come from ``cache`` (rows are immutable, ids never reused) or are read by id. A row
+    that a compaction merged away in between makes the read decline too.
     """
     from ._insight_rows import EventRows
 
     chosen = sorted(set(names) - PERSON_EVENTS)
+    nothing = cast(null(), BigInteger)
     counted = (
         select(
             rollups.c.day,
             rollups.c.event,
             func.sum(rollups.c.events).label("events"),
-            cast(null(), LargeBinary).label("times"),
+            nothing.label("id"),
         )
         .where(rollups.c.event.in_(chosen), rollups.c.day <= until)
         .group_by(rollups.c.day, rollups.c.event)
@@ -185,37 +192,62 @@ def read_times(
     stored = select(
         event_times.c.day,
         event_times.c.event,
-        literal(-1).label("events"),
-        event_times.c.times,
+        (func.length(event_times.c.times) / RECORD.itemsize).label("events"),
+        event_times.c.id,
     ).where(event_times.c.event.in_(chosen), event_times.c.day <= until)
     if since is not None:
         counted = counted.where(rollups.c.day >= since)
         stored = stored.where(event_times.c.day >= since)
     expected: dict[Key, int] = {}
-    found: dict[Key, list[bytes]] = {}
-    for day, name, count, blob in conn.execute(union_all(counted, stored)):
-        if blob is None:
+    have: dict[Key, int] = {}
+    rows: list[tuple[int, Key]] = []
+    for day, name, count, row_id in conn.execute(union_all(counted, stored)):
+        if row_id is None:
             expected[(day, name)] = int(count)
         else:
-            found.setdefault((day, name), []).append(bytes(blob))
-    parts: list[np.ndarray] = []
-    codes: list[np.ndarray] = []
-    for key, count in expected.items():
-        records = _records(b"".join(found.pop(key, [])))
-        if len(records) != count:
-            return None
-        parts.append(records)
-        codes.append(np.full(len(records), chosen.index(key[1]), dtype=np.int32))
-    if found:  # records of a key the rollups do not count
+            have[(day, name)] = have.get((day, name), 0) + int(count)
+            rows.append((int(row_id), (day, name)))
+    if have != expected:
         return None
-    records = np.concatenate(parts) if parts else np.empty(0, dtype=RECORD)
+    records = _load(conn, rows, cache)
+    if records is None:
+        return None
+    parts = [records[row_id] for row_id, _ in rows]
+    codes = [np.full(len(records[row_id]), chosen.index(key[1]), np.int32) for row_id, key in rows]
+    found = np.concatenate(parts) if parts else np.empty(0, dtype=RECORD)
     return EventRows(
-        uids=records["uid"].astype(np.uint32),
-        micros=records["micros"].astype(np.int64),
+        uids=found["uid"].astype(np.uint32),
+        micros=found["micros"].astype(np.int64),
         codes=np.concatenate(codes) if codes else np.empty(0, dtype=np.int32),
         names=chosen,
         properties=None,
     )
+
+
+def _load(
+    conn: Connection, rows: Sequence[tuple[int, Key]], cache: RowCache[np.ndarray] | None
+) -> dict[int, np.ndarray] | None:
+    """The records of rows (id, key), every live row of each key named: cached ones, the rest
+    read by id; None when one is gone."""
+    found: dict[int, np.ndarray] = {}
+    if cache is not None:
+        live: dict[Hashable, set[int]] = {}
+        for row_id, key in rows:
+            live.setdefault(key, set()).add(row_id)
+        cache.retain(live)
+        found = cache.get_many(row_id for row_id, _ in rows)
+    key_of = dict(rows)
+    missing = [row_id for row_id, _ in rows if row_id not in found]
+    for i in range(0, len(missing), 1000):
+        stmt = select(event_times.c.id, event_times.c.times).where(
+            event_times.c.id.in_(missing[i : i + 1000])
+        )
+        for row_id, blob in conn.execute(stmt):
+            records = _records(bytes(blob))
+            found[row_id] = records
+            if cache is not None:
+                cache.put(row_id, records, records.nbytes, key_of[row_id])
+    return found if len(found) == len(rows) else None
 
 
 def incomplete_keys(conn: Connection) -> list[Key]:
