@@ -128,13 +128,16 @@ class RowCache(Generic[V]):
 
 class BitmapCache(RowCache[FrozenBitMap]):
     """Deserialized bitmaps of rollup rows (and unions of them), and beside them, in
-    :attr:`times`, the event-times records of ``event_times`` rows: both tables' rows are
-    immutable, so neither can go stale. One per server, shared by every report."""
+    :attr:`times` and :attr:`multisets`, the records of ``event_times`` rows and the stored
+    multisets of ``number_rollups`` rows: those tables' rows are immutable too, so nothing
+    here can go stale. One per server, shared by every report."""
 
     def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
         super().__init__(max_bytes)
         #: Records (``_times.RECORD`` arrays) of event-times rows, by row id.
         self.times: RowCache[np.ndarray] = RowCache(max_bytes)
+        #: Stored multisets (``_multiset``'s bytes) of number rollup rows, by row id.
+        self.multisets: RowCache[bytes] = RowCache(max_bytes)
 
 
 def load_bitmaps(

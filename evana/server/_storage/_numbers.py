@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, LargeBinary, Table, cast, delete, func, insert, null, select
+from sqlalchemy import Connection, Table, delete, func, insert, select
 
 from ._multiset import EXACT_INT, Multiset
 from ._properties import Tracked
@@ -26,6 +26,8 @@ from ._tables import PERSON_EVENTS, events, number_rollups
 
 if TYPE_CHECKING:
     from evana.server._batch import NormalizedEvent
+
+    from ._bitmaps import RowCache
 
 __all__ = ["PERCENTILES", "Summary", "number_key", "number_summaries", "write_number_deltas"]
 
@@ -194,10 +196,12 @@ def write_number_deltas(
     )
 
 
-def summary_of(row: Any) -> Summary:
-    """A stored row's summary."""
+def summary_of(row: Any, values: bytes | None = None) -> Summary:
+    """A stored row's summary, its multiset from ``values`` when the row was read without."""
     from ._dialect import json_value
 
+    if values is None and "values" in row._fields:
+        values = row.values
     return Summary(
         int(row.count),
         int(row.ints),
@@ -205,7 +209,7 @@ def summary_of(row: Any) -> Summary:
         int(row.scaled_sum),
         json_value(row.low),
         json_value(row.high),
-        None if row.values is None else Multiset.from_bytes(row.values),
+        None if values is None else Multiset.from_bytes(values),
     )
 
 
@@ -217,20 +221,45 @@ def number_summaries(
     end: dt.date,
     *,
     with_values: bool = True,
+    cache: RowCache[bytes] | None = None,
 ) -> dict[dt.date, Summary]:
     """Per day of [start, end], the summary of ``prop`` over events ``event``; without
-    ``with_values``, summaries hold no multiset (a sum need not read every distinct number)."""
-    nothing = cast(null(), LargeBinary).label("values")
-    columns = [
-        column if with_values or column.name != "values" else nothing for column in number_rollups.c
-    ]
-    stmt = select(*columns).where(
+    ``with_values``, summaries hold no multiset (a sum need not read every distinct number).
+
+    With a ``cache``, multisets are read by row id, only those not cached (rows are immutable
+    and ids never reused); a row merged away between the two reads makes it read again
+    without the cache.
+    """
+    where = (
         number_rollups.c.event == number_key(event, prop),
         number_rollups.c.day.between(start, end),
     )
+    if with_values and cache is None:
+        rows = list(conn.execute(select(number_rollups).where(*where)))
+    else:
+        known = number_rollups.c["values"].is_not(None).label("known")
+        columns = [c for c in number_rollups.c if c.name != "values"]
+        rows = list(conn.execute(select(*columns, known).where(*where)))
+    blobs: dict[int, bytes] = {}
+    if with_values and cache is not None:
+        live: dict[Hashable, set[int]] = {}
+        for row in rows:
+            live.setdefault((row.day, row.event), set()).add(row.id)
+        cache.retain(live)
+        wanted = [row.id for row in rows if row.known]
+        blobs = cache.get_many(wanted)
+        missing = [row_id for row_id in wanted if row_id not in blobs]
+        if missing:
+            key_of = {row.id: (row.day, row.event) for row in rows}
+            stmt = select(number_rollups.c.id, number_rollups.c["values"])
+            for row_id, blob in conn.execute(stmt.where(number_rollups.c.id.in_(missing))):
+                blobs[row_id] = bytes(blob)
+                cache.put(row_id, blobs[row_id], len(blob), key_of[row_id])
+        if len(blobs) < len(wanted):
+            return number_summaries(conn, event, prop, start, end)
     out: dict[dt.date, Summary] = {}
-    for row in conn.execute(stmt):
-        out.setdefault(row.day, Summary()).merge(summary_of(row))
+    for row in rows:
+        out.setdefault(row.day, Summary()).merge(summary_of(row, blobs.get(row.id)))
     return out
 
 

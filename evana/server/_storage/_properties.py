@@ -393,6 +393,7 @@ class PropertyReader:
 
         self.conn = conn
         self.rollups = RollupReader(conn, dialect, cache, property_rollups)
+        self.cache = cache
         self._tracked: Tracked | None = None
 
     @property
@@ -408,7 +409,10 @@ class PropertyReader:
         ``prop`` on events ``name`` (with their multisets only ``with_values``)."""
         from ._numbers import number_summaries
 
-        return number_summaries(self.conn, name, prop, start, end, with_values=with_values)
+        cache = None if self.cache is None else self.cache.multisets
+        return number_summaries(
+            self.conn, name, prop, start, end, with_values=with_values, cache=cache
+        )
 
     def values(
         self, name: str, prop: str, start: dt.date | None, end: dt.date, *, users: bool
