@@ -48,7 +48,7 @@ from evana.errors import PermanentStorageError, StorageError, TransientStorageEr
 from evana.server._batch import NormalizedEvent
 
 from ._rollups import Key, RollupRow
-from ._tables import PROPERTY_ROLLUP_IDS, property_rollups, rollups
+from ._tables import PROPERTY_ROLLUP_IDS, event_times, property_rollups, rollups
 
 __all__ = ["Dialect", "classify_error", "dialect_for_url", "is_database_error", "json_text"]
 
@@ -75,6 +75,8 @@ _COPY_EVENTS = (
 _COPY_EVENTS_TYPES = ["uuid", "text", "text", "timestamptz", "jsonb", "timestamptz"]
 _COPY_ROLLUPS = "COPY {} (day, event, events, users) FROM STDIN (FORMAT BINARY)"
 _COPY_ROLLUPS_TYPES = ["date", "text", "int8", "bytea"]
+_COPY_TIMES = "COPY event_times (day, event, times) FROM STDIN (FORMAT BINARY)"
+_COPY_TIMES_TYPES = ["date", "text", "bytea"]
 _INSERT_NEW = """
     INSERT INTO events (event_id, event, user_id, timestamp, properties, received_at)
     SELECT event_id, event, user_id, timestamp, properties::jsonb, received_at
@@ -201,6 +203,13 @@ class Dialect:
             conn.execute(
                 insert(table),
                 [{"day": d, "event": e, "events": n, "users": u} for d, e, n, u in rows],
+            )
+
+    def append_times(self, conn: Connection, rows: Sequence[tuple[dt.date, str, bytes]]) -> None:
+        """Insert event-times rows (day, event, packed records); ids come from the table."""
+        if rows:
+            conn.execute(
+                insert(event_times), [{"day": d, "event": e, "times": t} for d, e, t in rows]
             )
 
     def lock_tracked(self, conn: Connection, *, shared: bool = False) -> None:
@@ -388,6 +397,17 @@ class PostgresDialect(Dialect):
         assert raw is not None
         with raw.cursor(binary=True) as cur, cur.copy(_COPY_ROLLUPS.format(table.name)) as copy:
             copy.set_types(_COPY_ROLLUPS_TYPES)
+            for row in rows:
+                copy.write_row(row)
+
+    def append_times(self, conn: Connection, rows: Sequence[tuple[dt.date, str, bytes]]) -> None:
+        # Binary COPY, as for the rollups: a write appends a row per (day, event) it touched.
+        if not rows:
+            return
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor(binary=True) as cur, cur.copy(_COPY_TIMES) as copy:
+            copy.set_types(_COPY_TIMES_TYPES)
             for row in rows:
                 copy.write_row(row)
 

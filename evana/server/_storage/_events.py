@@ -79,7 +79,7 @@ class EventStore:
             write_deltas(conn, self.db.dialect, deltas)
             write_property_deltas(conn, self.db.dialect, new, uids, tracked)
             write_number_deltas(conn, new, tracked)
-            write_times(conn, new, uids)
+            write_times(conn, self.db.dialect, new, uids)
             # Links and person properties go with the events that carry them (never without:
             # a crash in between would lose them, as the events would be duplicates on resend).
             # Every copy is applied, not only new rows: both are idempotent.

@@ -19,7 +19,7 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 from sqlalchemy import (
@@ -35,6 +35,15 @@ from sqlalchemy import (
 )
 
 from ._tables import ALL_EVENTS, PERSON_EVENTS, event_times, events, rollups, users
+
+
+class TimesStore(Protocol):
+    """What event times need of a database dialect (``Dialect``)."""
+
+    def append_times(self, conn: Connection, rows: Sequence[tuple[dt.date, str, bytes]]) -> None:
+        """Insert rows (day, event, packed records)."""
+        ...
+
 
 if TYPE_CHECKING:
     from evana.server._batch import NormalizedEvent
@@ -79,27 +88,28 @@ def _records(blob: bytes) -> np.ndarray:
     return np.frombuffer(blob, dtype=RECORD)
 
 
-def write_times(conn: Connection, rows: Sequence[NormalizedEvent], uids: Mapping[str, int]) -> None:
+def write_times(
+    conn: Connection,
+    dialect: TimesStore,
+    rows: Sequence[NormalizedEvent],
+    uids: Mapping[str, int],
+) -> None:
     """Append the times of newly stored events: one row per (day, event) key (person
     operations count in no report, so they have none)."""
     groups: dict[tuple[dt.date, str], tuple[list[int], list[int]]] = {}
     for row in rows:
         if row.event in PERSON_EVENTS:
             continue
-        key = (row.timestamp.date(), row.event)
+        stamp = row.timestamp
+        key = (stamp.date(), row.event)
         found = groups.get(key)
         if found is None:
             found = groups[key] = ([], [])
         found[0].append(uids[row.user_id])
-        found[1].append(micros_of(row.timestamp))
-    if groups:
-        conn.execute(
-            insert(event_times),
-            [
-                {"day": day, "event": name, "times": _pack(*found)}
-                for (day, name), found in sorted(groups.items())
-            ],
-        )
+        found[1].append((stamp - _EPOCH) // _MICRO)
+    dialect.append_times(
+        conn, [(day, name, _pack(*found)) for (day, name), found in sorted(groups.items())]
+    )
 
 
 def merge_times(conn: Connection, keys: Sequence[Key]) -> int:
