@@ -44,7 +44,7 @@ COUNTRIES = (
 #: The properties evana keeps rollups of (``EVANA_INSIGHT_PROPERTIES``): the two of few values.
 TRACKED = ["plan", "country"]
 #: The numeric property summed per day (``EVANA_INSIGHT_NUMBERS``): near-unique, so it has no
-#: per-value rollups, and its percentiles read raw events.
+#: per-value rollups; its number rollups keep each distinct amount for percentiles.
 NUMBERS = ["amount"]
 #: Amounts are k / 64 for an integer k (see the module docstring).
 AMOUNT_UNIT = 64

@@ -418,7 +418,7 @@ def insights(data: EventSet, days: int) -> list[Insight]:
 
 
 #: The rollup tables whose whole size (rows, TOAST, indexes) the storage figures report.
-_ROLLUP_TABLES = ("rollups", "property_rollups", "number_rollups")
+_ROLLUP_TABLES = ("rollups", "property_rollups", "number_rollups", "event_times")
 
 
 def storage(url: str, events: int) -> dict[str, Any]:
@@ -705,6 +705,9 @@ def _print(
             "property_rollups MiB",
             "per 1M events",
             "number_rollups MiB",
+            "per 1M events",
+            "event_times MiB",
+            "per 1M events",
             "database MiB",
         ],
         [
@@ -719,11 +722,14 @@ def _print(
                 mib(s["property_rollups_bytes"]),
                 mib(s["property_rollups_bytes"], millions),
                 mib(s["number_rollups_bytes"]),
+                mib(s["number_rollups_bytes"], millions),
+                mib(s["event_times_bytes"]),
+                mib(s["event_times_bytes"], millions),
                 mib(s["database_bytes"]),
             ]
             for mode, s in sizes.items()
         ]
-        + [["duckdb (in memory)", mib(duck_bytes), mib(duck_bytes, millions), *[""] * 8]],
+        + [["duckdb (in memory)", mib(duck_bytes), mib(duck_bytes, millions), *[""] * 11]],
     )
 
 
