@@ -49,6 +49,7 @@ from ._storage import (
     EventStore,
     PersonDirectory,
     sync_tracked,
+    times_to_build,
     upgrade,
 )
 from ._writer import BatchWriter, MeteredWriter
@@ -78,6 +79,19 @@ def track_properties(db: Database, settings: Settings) -> None:
         )
 
 
+def check_event_times(db: Database) -> None:
+    """Warn when stored events have no event times yet (a database upgraded from before
+    them): funnels over their days read raw events until ``evana db upgrade`` builds them."""
+    pending = times_to_build(db)
+    if pending:
+        log.warning(
+            "msg=event_times_pending keys=%d detail=%r",
+            pending,
+            "funnels over these days read raw events until `evana db upgrade` builds their"
+            " event times",
+        )
+
+
 def prepare(settings: Settings) -> CreatedKey | None:
     """Migrate the database, create or check the NATS streams (production mode) and, when the
     database has no key yet, make the first admin key.
@@ -92,6 +106,7 @@ def prepare(settings: Settings) -> CreatedKey | None:
         if settings.auto_migrate:
             upgrade(db)
             track_properties(db, settings)
+            check_event_times(db)
         return KeyService(db).bootstrap()
     finally:
         db.dispose()

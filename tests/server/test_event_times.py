@@ -198,3 +198,21 @@ def test_cached_records_follow_compaction_and_erasure(database) -> None:
     assert len(cache) == live  # the merged-away rows were forgotten
     erase_user(database, "u3")
     assert read() == _stored(database, [e for e in events if e.user_id != "u3"])
+
+
+def test_a_start_warns_while_stored_events_have_no_times(
+    database, caplog: pytest.LogCaptureFixture
+) -> None:
+    from evana.server._app import check_event_times
+
+    EventStore(database).write(_events(50, 7))
+    with caplog.at_level("WARNING", logger="evana.server"):
+        check_event_times(database)
+    assert not caplog.records
+    with database.write() as conn:
+        conn.execute(delete(tables.event_times))
+    with caplog.at_level("WARNING", logger="evana.server"):
+        check_event_times(database)
+    (record,) = caplog.records
+    assert "msg=event_times_pending" in record.getMessage()
+    assert "evana db upgrade" in record.getMessage()
