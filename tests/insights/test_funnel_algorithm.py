@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from evana.insights import FunnelQuery, FunnelResult
 from evana.server._insights import _funnel_arrays
 from evana.server._insights._funnel import compute_funnel
-from evana.server._insights._funnel_arrays import _times, ordered_funnel
+from evana.server._insights._funnel_arrays import _times, array_funnel
 
 S = 1_000_000  # one second in microseconds
 MIN = 60 * S
@@ -318,14 +318,14 @@ def single_step_funnels(draw: st.DrawFn) -> tuple[FunnelQuery, list[Person], lis
         )
         | st.just(list(range(len(persons))))
     )
-    return q.model_copy(update={"order": "ordered"}), persons, numbers
+    return q, persons, numbers
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(single_step_funnels())
 def test_whole_arrays_match_the_brute_force(case: tuple[FunnelQuery, list[Person], list[int]]):
     q, persons, numbers = case
-    result = ordered_funnel(q, *_arrays(persons, numbers))
+    result = array_funnel(q, *_arrays(persons, numbers))
     assert result is not None
     assert table(result) == brute_funnel(q, persons)
     assert table(result) == table(compute_funnel(q, persons))
@@ -338,7 +338,6 @@ def test_whole_arrays_against_the_per_person_algorithm_at_size(
     monkeypatch.setattr(_funnel_arrays, "_KEY_BITS", key_bits)
     # Many persons with many entries, ties and window ends: the same figures either way.
     rnd = random.Random(11)
-    q = query(["a", "b", "c", "d"], 10, "minute")
     persons = [
         sorted(
             (rnd.randrange(0, 60 * MIN, MIN // 2), 1 << rnd.randrange(4))
@@ -346,17 +345,20 @@ def test_whole_arrays_against_the_per_person_algorithm_at_size(
         )
         for _ in range(2000)
     ]
-    result = ordered_funnel(q, *_arrays(persons, list(range(0, 6000, 3))))
-    assert result is not None
-    assert table(result) == table(compute_funnel(q, persons))
-    assert result.steps[3].users > 0
+    for order in ("ordered", "any"):
+        q = query(["a", "b", "c", "d"], 10, "minute", order)
+        result = array_funnel(q, *_arrays(persons, list(range(0, 6000, 3))))
+        assert result is not None
+        assert table(result) == table(compute_funnel(q, persons))
+        assert result.steps[3].users > 0
 
 
-def test_whole_arrays_leave_any_order_and_shared_events_to_the_per_person_algorithm() -> None:
+def test_whole_arrays_leave_events_of_several_steps_to_the_per_person_algorithm() -> None:
     pids, micros = np.array([1, 1], dtype=np.uint32), np.array([0, 5], dtype=np.int64)
-    shared = ordered_funnel(query(["a", "b"]), pids, micros, np.array([0b11, 0b10]))
-    assert shared is None
-    assert ordered_funnel(query(["a", "b"], order="any"), pids, micros, np.array([1, 2])) is None
+    for order in ("ordered", "any"):
+        q = query(["a", "b"], order=order)
+        assert array_funnel(q, pids, micros, np.array([0b11, 0b10])) is None
+        assert array_funnel(q, pids, micros, np.array([0b01, 0b10])) is not None
 
 
 def test_times_too_wide_for_offsets_are_ranked() -> None:

@@ -1,12 +1,17 @@
-"""Ordered funnels over every person at once, in whole-array steps.
+"""Funnels over every person at once, in whole-array steps.
 
 When no event matches two steps (the usual funnel: steps of distinct event names, or filters
-that never overlap), the definition of ``_funnel`` simplifies: an event only ever fills the one
-step it matches, so from an entry at t0 the chain's step k is simply the earliest step-k event
-of the person at or after step k-1's timestamp, if it is at most t0 + window. That is one
-binary search per step for all entries of all persons together, over each step's events sorted
-by (person, time), instead of a Python loop per person; the result is the same, figure for
-figure (the tests hold it to the per-person algorithm and to a brute force).
+that never overlap), the definitions of ``_funnel`` simplify, since an event only ever fills the
+one step it matches:
+
+- *ordered*: from an entry at t0, the chain's step k is the earliest step-k event of the person
+  at or after step k-1's timestamp, if it is at most t0 + window;
+- *any order*: an entry's level is the number of steps with an event of the person in
+  [t, t + window].
+
+Either is one binary search per step for all entries of all persons together, over each step's
+events sorted by (person, time), instead of a Python loop per person; the result is the same,
+figure for figure (the tests hold it to the per-person algorithm and to a brute force).
 
 Persons and times are packed into one sortable integer key, ``person rank << bits | time``, so
 that one ``searchsorted`` finds, for every entry at once, the first event of the same person at
@@ -16,6 +21,7 @@ or after a time (the person matches when the found key's rank is the entry's).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -23,7 +29,7 @@ from evana.insights import FunnelQuery, FunnelResult
 
 from ._funnel import funnel_result
 
-__all__ = ["ordered_funnel"]
+__all__ = ["array_funnel"]
 
 #: Bits a key may use: it stays a non-negative int64.
 _KEY_BITS = 62
@@ -55,70 +61,130 @@ def _times(micros: np.ndarray, room: int) -> tuple[np.ndarray, np.ndarray | None
     return inverse.astype(np.int64), unique
 
 
-def ordered_funnel(
-    query: FunnelQuery, pids: np.ndarray, micros: np.ndarray, masks: np.ndarray
-) -> FunnelResult | None:
-    """The ordered funnel of events (person number, µs timestamp, step mask, any row order;
-    every mask non-zero); None when it is not ordered or some event matches several steps
-    (the per-person algorithm then applies)."""
-    n = len(query.steps)
-    if query.order != "ordered" or bool((masks & (masks - 1)).any()):
-        return None
-    if not len(pids) or not bool((masks == 1).any()):
-        return funnel_result(query, [0] * (n + 1), [[] for _ in range(n)])
+@dataclass(frozen=True, slots=True)
+class _Steps:
+    """Each step's events as sorted keys ``person rank << shift | time``."""
+
+    keys: list[np.ndarray]
+    shift: int
+    first_micros: int
+    #: The distinct µs when times are ranks; None when they are offsets from ``first_micros``.
+    distinct: np.ndarray | None
+
+    def person(self, keys: np.ndarray) -> np.ndarray:
+        """The person ranks of keys."""
+        return keys >> self.shift
+
+    def micros(self, keys: np.ndarray) -> np.ndarray:
+        """The µs timestamps of keys."""
+        low = keys & ((1 << self.shift) - 1)
+        if self.distinct is None:
+            return low + self.first_micros
+        found: np.ndarray = self.distinct[low]
+        return found
+
+    def next_at(self, k: int, at: np.ndarray, until: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """For each key of ``at``: whether step k has an event of the same person at or after
+        its time and at most ``until`` µs, and that earliest event's key (where it has)."""
+        candidates = self.keys[k]
+        if not len(candidates):
+            return np.zeros(len(at), dtype=bool), at
+        found = np.searchsorted(candidates, at, side="left")
+        inside = found < len(candidates)
+        found = candidates[np.minimum(found, len(candidates) - 1)]
+        inside &= self.person(found) == self.person(at)
+        inside &= self.micros(found) <= until
+        return inside, found
+
+
+def _steps(pids: np.ndarray, micros: np.ndarray, masks: np.ndarray, n: int) -> _Steps | None:
+    """The events packed per step (None: they do not fit in a key)."""
     rank, persons = _ranks(pids)
     shift = _KEY_BITS - max((persons - 1).bit_length(), 1)
     packed = _times(micros, shift)
     if packed is None:
         return None
     times, distinct = packed
-    low = (1 << shift) - 1
-    first_micros = int(micros.min())
-
-    def real(keys: np.ndarray) -> np.ndarray:
-        """The µs timestamps of keys."""
-        if distinct is None:
-            return (keys & low) + first_micros
-        found: np.ndarray = distinct[keys & low]
-        return found
-
     keys = rank << shift | times
-    window = query.window.seconds * 1_000_000
-
-    # Per step: its events' keys, sorted (a key holds all there is to know of an event).
+    # A key holds all there is to know of an event, so each step needs its keys only.
     step_keys = [np.sort(keys[masks == 1 << k]) for k in range(n)]
+    return _Steps(step_keys, shift, int(micros.min()), distinct)
 
-    # Entries sharing a person and timestamp have one chain: keep one of them.
-    entry_keys = step_keys[0][np.r_[True, step_keys[0][1:] != step_keys[0][:-1]]]
-    entry_rank, entry_micros = entry_keys >> shift, real(entry_keys)
+
+def _distinct(keys: np.ndarray) -> np.ndarray:
+    """Sorted keys, each once (events of one person and timestamp have one chain)."""
+    return keys[np.r_[True, keys[1:] != keys[:-1]]]
+
+
+def _person_starts(ranks: np.ndarray) -> np.ndarray:
+    """Where each person's run of (sorted) entries starts."""
+    return np.flatnonzero(np.r_[True, ranks[1:] != ranks[:-1]])
+
+
+def array_funnel(
+    query: FunnelQuery, pids: np.ndarray, micros: np.ndarray, masks: np.ndarray
+) -> FunnelResult | None:
+    """The funnel of events (person number, µs timestamp, step mask, any row order; every
+    mask non-zero); None when some event matches several steps (the per-person algorithm
+    then applies)."""
+    n = len(query.steps)
+    nobody = funnel_result(query, [0] * (n + 1), [[] for _ in range(n)])
+    if bool((masks & (masks - 1)).any()):
+        return None
+    if not len(pids):
+        return nobody
+    steps = _steps(pids, micros, masks, n)
+    if steps is None:
+        return None
+    window = query.window.seconds * 1_000_000
+    if query.order == "any":
+        return _any_order(query, steps, window)
+    if not len(steps.keys[0]):
+        return nobody
+    return _ordered(query, steps, window)
+
+
+def _any_order(query: FunnelQuery, steps: _Steps, window: int) -> FunnelResult:
+    """Any order: as an event fills only its own step, the largest matching in an entry's
+    window is the number of steps with an event in it; a person's level is the best entry's."""
+    n = len(query.steps)
+    entries = _distinct(np.sort(np.concatenate(steps.keys)))
+    until = steps.micros(entries) + window
+    level = np.zeros(len(entries), dtype=np.int64)
+    for k in range(n):
+        level += steps.next_at(k, entries, until)[0]
+    best = np.maximum.reduceat(level, _person_starts(steps.person(entries)))
+    return funnel_result(query, np.bincount(best, minlength=n + 1).tolist(), [[] for _ in range(n)])
+
+
+def _ordered(query: FunnelQuery, steps: _Steps, window: int) -> FunnelResult:
+    """Ordered: from each entry, each next step's earliest event at or after the previous
+    step's, within the entry's window; the person's level and times are those of their
+    earliest entry reaching the furthest."""
+    n = len(query.steps)
+    entry_keys = _distinct(steps.keys[0])
+    entry_micros = steps.micros(entry_keys)
     entries = len(entry_keys)
     level = np.ones(entries, dtype=np.int64)
     taus = [entry_micros]
     alive = np.arange(entries)
     at = entry_keys
     for k in range(1, n):
-        candidates = step_keys[k]
-        found = np.searchsorted(candidates, at, side="left")
-        inside = found < len(candidates)
-        found = candidates[np.minimum(found, len(candidates) - 1)] if len(candidates) else found
-        if len(candidates):
-            inside &= (found >> shift) == entry_rank[alive]
-            inside &= real(found) <= entry_micros[alive] + window
+        inside, found = steps.next_at(k, at, entry_micros[alive] + window)
         alive, at = alive[inside], found[inside]
         level[alive] += 1
         reached = np.zeros(entries, dtype=np.int64)
-        reached[alive] = real(at)
+        reached[alive] = steps.micros(at)
         taus.append(reached)
         if not len(alive):
             break
-
-    # A person's level is their best entry's; its times are those of the earliest such entry
-    # (entries are in (person, time) order).
-    starts = np.flatnonzero(np.r_[True, entry_rank[1:] != entry_rank[:-1]])
+    # Entries are in (person, time) order.
+    ranks = steps.person(entry_keys)
+    starts = _person_starts(ranks)
     best = np.maximum.reduceat(level, starts)
     sizes = np.diff(np.r_[starts, entries])
     tops = np.flatnonzero(level == np.repeat(best, sizes))
-    chosen = tops[np.r_[True, entry_rank[tops][1:] != entry_rank[tops][:-1]]]
+    chosen = tops[np.r_[True, ranks[tops][1:] != ranks[tops][:-1]]]
     levels = np.bincount(best, minlength=n + 1).tolist()
     gaps: list[Sequence[int] | np.ndarray] = [np.empty(0, dtype=np.int64)]
     for k in range(1, n):

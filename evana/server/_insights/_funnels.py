@@ -14,7 +14,7 @@ from evana.insights import FunnelQuery, FunnelResult
 
 from ._frame import Frame
 from ._funnel import compute_funnel
-from ._funnel_arrays import ordered_funnel
+from ._funnel_arrays import array_funnel
 from ._values import PERSON_PREFIX
 
 __all__ = ["funnel_columns", "person_sequences", "run_funnel"]
@@ -72,10 +72,9 @@ def _sequences(
 
 def run_funnel(query: FunnelQuery, frame: Frame) -> FunnelResult:
     """The funnel of the loaded events (of ``funnel_columns(query)``, over [since, until]):
-    in whole-array steps where no event matches two steps of an ordered funnel, else person
-    by person."""
+    in whole-array steps where no event matches two steps, else person by person."""
     pids, micros, masks = _tagged(query, frame)
-    fast = ordered_funnel(query, pids, micros, masks)
+    fast = array_funnel(query, pids, micros, masks)
     if fast is not None:
         return fast
     return compute_funnel(query, _sequences(pids, micros, masks))
