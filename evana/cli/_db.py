@@ -85,11 +85,11 @@ def existing_database(url: str, hint: str = "") -> Database:
 
 @db_app.command("upgrade")
 def upgrade(database_url: DatabaseUrl = None) -> None:
-    """Apply every migration not yet applied (safe to run concurrently and repeatedly), then
-    keep rollups of exactly the properties EVANA_INSIGHT_PROPERTIES and EVANA_INSIGHT_NUMBERS
-    name: those added are built
-    for the events already stored, one day at a time (resumable: run it again to go on; the
-    API and workers may keep running), those removed are dropped.
+    """Apply every migration not yet applied (safe to run concurrently and repeatedly), build
+    the event times funnels read for events stored before them, then keep rollups of exactly
+    the properties EVANA_INSIGHT_PROPERTIES and EVANA_INSIGHT_NUMBERS name: those added are
+    built for the events already stored, one day at a time (both builds are resumable: run it
+    again to go on; the API and workers may keep running), those removed are dropped.
 
     Example: EVANA_DATABASE_URL=postgresql+psycopg://localhost/evana evana db upgrade
     """
