@@ -22,6 +22,7 @@ from pyroaring import BitMap
 from sqlalchemy import Connection, Table, delete, func, or_, select, tuple_
 
 from ._database import Database
+from ._dialect import any_of
 from ._numbers import merge_keys
 from ._rollups import RollupRow
 from ._tables import event_times, number_rollups, property_rollups, rollups
@@ -55,11 +56,14 @@ def _merge_chunk(db: Database, keys: Sequence[Key], table: Table) -> int:
             return 0
         # A statement of its own, after the locks: it sees the rows of whoever held them before.
         stmt = select(table.c.id, table.c.day, table.c.event, table.c.events, table.c.users).where(
-            tuple_(table.c.day, table.c.event).in_(locked)
+            any_of(conn, table.c.day, {day for day, _ in locked}),
+            any_of(conn, table.c.event, {name for _, name in locked}),
         )
+        wanted = set(locked)
         rows: dict[Key, list[tuple[int, int, bytes]]] = {}
         for row in conn.execute(stmt):
-            rows.setdefault((row.day, row.event), []).append((row.id, row.events, row.users))
+            if (row.day, row.event) in wanted:
+                rows.setdefault((row.day, row.event), []).append((row.id, row.events, row.users))
         merged: list[RollupRow] = []
         gone: list[int] = []
         for (day, name), parts in sorted(rows.items()):
@@ -71,7 +75,7 @@ def _merge_chunk(db: Database, keys: Sequence[Key], table: Table) -> int:
             merged.append((day, name, sum(p[1] for p in parts), users.serialize()))
         if not merged:
             return 0
-        conn.execute(delete(table).where(table.c.id.in_(gone)))
+        conn.execute(delete(table).where(any_of(conn, table.c.id, gone)))
         db.dialect.append_rollups(conn, merged, table)
         return len(merged)
 

@@ -28,6 +28,8 @@ from sqlalchemy import (
     Integer,
     Select,
     Table,
+    any_,
+    bindparam,
     cast,
     create_engine,
     event,
@@ -146,6 +148,17 @@ def json_value(data: str | bytes) -> Any:
         return _decode_json(data)
     except msgspec.DecodeError:
         return json.loads(data)
+
+
+def any_of(conn: Connection, column: ColumnElement[Any], values: Iterable[Any]) -> Any:
+    """``column IN values``, on PostgreSQL as ``column = ANY(array)``: one parameter instead of
+    one per value, so that a statement of a thousand ids is not a query text of a thousand
+    placeholders for the driver and the server to parse at every call (compaction sends such
+    statements all the time)."""
+    chosen = list(values)
+    if conn.dialect.name == "postgresql":
+        return column == any_(bindparam(None, chosen, type_=postgresql.ARRAY(column.type)))
+    return column.in_(chosen)
 
 
 class Dialect:

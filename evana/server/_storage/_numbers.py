@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select
 
+from ._dialect import any_of
 from ._multiset import EXACT_INT, Multiset
 from ._properties import Tracked
 from ._tables import PERSON_EVENTS, events, number_rollups
@@ -252,7 +253,9 @@ def number_summaries(
         if missing:
             key_of = {row.id: (row.day, row.event) for row in rows}
             stmt = select(number_rollups.c.id, number_rollups.c["values"])
-            for row_id, blob in conn.execute(stmt.where(number_rollups.c.id.in_(missing))):
+            for row_id, blob in conn.execute(
+                stmt.where(any_of(conn, number_rollups.c.id, missing))
+            ):
                 blobs[row_id] = bytes(blob)
                 cache.put(row_id, blobs[row_id], len(blob), key_of[row_id])
         if len(blobs) < len(wanted):
@@ -268,8 +271,8 @@ def merge_keys(conn: Connection, keys: Sequence[tuple[dt.date, str]]) -> int:
     if not keys:
         return 0
     stmt = select(number_rollups).where(
-        number_rollups.c.day.in_({d for d, _ in keys}),
-        number_rollups.c.event.in_({k for _, k in keys}),
+        any_of(conn, number_rollups.c.day, {d for d, _ in keys}),
+        any_of(conn, number_rollups.c.event, {k for _, k in keys}),
     )
     wanted = set(keys)
     parts: dict[tuple[dt.date, str], list[Any]] = {}
@@ -287,7 +290,7 @@ def merge_keys(conn: Connection, keys: Sequence[tuple[dt.date, str]]) -> int:
         merged[key] = total
         gone += [row.id for row in rows]
     if gone:
-        conn.execute(delete(number_rollups).where(number_rollups.c.id.in_(gone)))
+        conn.execute(delete(number_rollups).where(any_of(conn, number_rollups.c.id, gone)))
         append_summaries(conn, merged)
     return len(merged)
 

@@ -35,6 +35,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from ._dialect import any_of
 from ._tables import ALL_EVENTS, PERSON_EVENTS, event_times, events, rollups, users
 
 
@@ -121,8 +122,8 @@ def merge_times(conn: Connection, keys: Sequence[Key]) -> int:
     wanted = set(keys)
     stmt = select(event_times.c.id, event_times.c.day, event_times.c.event, event_times.c.times)
     stmt = stmt.where(
-        event_times.c.day.in_({day for day, _ in wanted}),
-        event_times.c.event.in_({name for _, name in wanted}),
+        any_of(conn, event_times.c.day, {day for day, _ in wanted}),
+        any_of(conn, event_times.c.event, {name for _, name in wanted}),
     )
     parts: dict[Key, list[tuple[int, bytes]]] = {}
     for row in conn.execute(stmt):
@@ -132,7 +133,7 @@ def merge_times(conn: Connection, keys: Sequence[Key]) -> int:
     if not merged:
         return 0
     gone = [row_id for _, found in merged for row_id, _ in found]
-    conn.execute(delete(event_times).where(event_times.c.id.in_(gone)))
+    conn.execute(delete(event_times).where(any_of(conn, event_times.c.id, gone)))
     conn.execute(
         insert(event_times),
         [
@@ -251,7 +252,7 @@ def _load(
     missing = [row_id for row_id, _ in rows if row_id not in found]
     for i in range(0, len(missing), 1000):
         stmt = select(event_times.c.id, event_times.c.times).where(
-            event_times.c.id.in_(missing[i : i + 1000])
+            any_of(conn, event_times.c.id, missing[i : i + 1000])
         )
         for row_id, blob in conn.execute(stmt):
             records = _records(bytes(blob))
