@@ -216,3 +216,62 @@ def test_a_start_warns_while_stored_events_have_no_times(
     (record,) = caplog.records
     assert "msg=event_times_pending" in record.getMessage()
     assert "evana db upgrade" in record.getMessage()
+
+
+def test_compaction_merges_only_rows_below_the_size_cap(
+    database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evana.server._storage import _times as module
+
+    # Rows of 3 records or more (36 bytes) stay as they are; smaller ones are merged.
+    monkeypatch.setattr(module, "MERGE_BELOW", 3 * module.RECORD.itemsize)
+    day = dt.datetime(2026, 11, 2, 8, tzinfo=dt.UTC)
+    store = EventStore(database)
+    events = []
+    for size in (5, 1, 1, 4, 2, 1):  # one write each, all of one key
+        batch = [
+            NormalizedEvent(uuid.uuid4(), "view", f"u{len(events) + i}", day, None, day)
+            for i in range(size)
+        ]
+        events += batch
+        store.write(batch)
+    settle(database, before=LAST)
+
+    def sizes() -> list[int]:
+        with database.read() as conn:
+            stmt = select(func.length(tables.event_times.c.times)).order_by(tables.event_times.c.id)
+            return [n // 12 for n in conn.execute(stmt).scalars()]
+
+    assert sorted(sizes()) == [4, 5, 5]  # 1 + 1 + 2 + 1 merged; 5 and 4 left alone
+    assert _times(database, ["view"]) == _stored(database, events)
+    settle(database, before=LAST)  # nothing small is left to merge: the rows stay
+    assert sorted(sizes()) == [4, 5, 5]
+
+
+def test_number_compaction_merges_only_multisets_below_the_size_cap(
+    database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evana.server._storage import _numbers, sync_tracked
+    from evana.server._storage._numbers import number_summaries
+
+    sync_tracked(database, [], ["amount"])
+    # A multiset of n distinct numbers takes 12 n + 1 bytes: rows of 3 or more stay.
+    monkeypatch.setattr(_numbers, "MERGE_BELOW", 12 * 3 + 1)
+    day = dt.datetime(2026, 11, 2, 8, tzinfo=dt.UTC)
+    store = EventStore(database)
+    amounts: list[float] = []
+    for size in (5, 1, 1, 4, 2, 1):
+        batch = [
+            NormalizedEvent(uuid.uuid4(), "buy", "u1", day, {"amount": len(amounts) + i + 0.5}, day)
+            for i in range(size)
+        ]
+        amounts += [len(amounts) + i + 0.5 for i in range(size)]
+        store.write(batch)
+    settle(database, before=LAST)
+    with database.read() as conn:
+        counts = sorted(conn.execute(select(tables.number_rollups.c.count)).scalars().all())
+        (summary,) = number_summaries(conn, "buy", "amount", day.date(), day.date()).values()
+    assert counts == [4, 5, 5]
+    assert summary.math("sum") == sum(amounts)
+    ranked = sorted(amounts)
+    assert summary.math("p90") == ranked[-(-90 * len(ranked) // 100) - 1]

@@ -266,32 +266,39 @@ def number_summaries(
     return out
 
 
+#: Compaction leaves a row whose multiset takes at least this many bytes as it is and merges
+#: only the smaller ones, as for event times (``_times.MERGE_BELOW``): a near-unique number
+#: would otherwise have every merge of a busy day rewrite every distinct number of the day.
+MERGE_BELOW = 4 << 20
+
+
 def merge_keys(conn: Connection, keys: Sequence[tuple[dt.date, str]]) -> int:
-    """Replace the rows of each key by one (the caller holds the keys' locks); keys merged."""
+    """Replace the rows of each key whose multisets are smaller than :data:`MERGE_BELOW` by
+    one (the caller holds the keys' locks); keys merged."""
     if not keys:
         return 0
-    stmt = select(number_rollups).where(
+    wanted = set(keys)
+    sizes = select(
+        number_rollups.c.id,
+        number_rollups.c.day,
+        number_rollups.c.event,
+        func.coalesce(func.length(number_rollups.c["values"]), 0),
+    ).where(
         any_of(conn, number_rollups.c.day, {d for d, _ in keys}),
         any_of(conn, number_rollups.c.event, {k for _, k in keys}),
     )
-    wanted = set(keys)
-    parts: dict[tuple[dt.date, str], list[Any]] = {}
-    for row in conn.execute(stmt):
-        if (row.day, row.event) in wanted:
-            parts.setdefault((row.day, row.event), []).append(row)
+    small: dict[tuple[dt.date, str], list[int]] = {}
+    for row_id, day, name, size in conn.execute(sizes):
+        if (day, name) in wanted and size < MERGE_BELOW:
+            small.setdefault((day, name), []).append(row_id)
+    gone = [row_id for ids in small.values() if len(ids) > 1 for row_id in ids]
+    if not gone:
+        return 0
     merged: dict[tuple[dt.date, str], Summary] = {}
-    gone: list[int] = []
-    for key, rows in parts.items():
-        if len(rows) < 2:
-            continue
-        total = Summary()
-        for row in rows:
-            total.merge(summary_of(row))
-        merged[key] = total
-        gone += [row.id for row in rows]
-    if gone:
-        conn.execute(delete(number_rollups).where(any_of(conn, number_rollups.c.id, gone)))
-        append_summaries(conn, merged)
+    for row in conn.execute(select(number_rollups).where(any_of(conn, number_rollups.c.id, gone))):
+        merged.setdefault((row.day, row.event), Summary()).merge(summary_of(row))
+    conn.execute(delete(number_rollups).where(any_of(conn, number_rollups.c.id, gone)))
+    append_summaries(conn, merged)
     return len(merged)
 
 

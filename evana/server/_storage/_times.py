@@ -38,15 +38,6 @@ from sqlalchemy import (
 from ._dialect import any_of
 from ._tables import ALL_EVENTS, PERSON_EVENTS, event_times, events, rollups, users
 
-
-class TimesStore(Protocol):
-    """What event times need of a database dialect (``Dialect``)."""
-
-    def append_times(self, conn: Connection, rows: Sequence[tuple[dt.date, str, bytes]]) -> None:
-        """Insert rows (day, event, packed records)."""
-        ...
-
-
 if TYPE_CHECKING:
     from evana.server._batch import NormalizedEvent
 
@@ -56,6 +47,7 @@ if TYPE_CHECKING:
     from ._rollups import Key
 
 __all__ = [
+    "MERGE_BELOW",
     "RECORD",
     "backfill_times",
     "erase_times",
@@ -72,6 +64,14 @@ RECORD = np.dtype([("uid", "<u4"), ("micros", "<i8")])
 
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _MICRO = dt.timedelta(microseconds=1)
+
+
+class TimesStore(Protocol):
+    """What event times need of a database dialect (``Dialect``)."""
+
+    def append_times(self, conn: Connection, rows: Sequence[tuple[dt.date, str, bytes]]) -> None:
+        """Insert rows (day, event, packed records)."""
+        ...
 
 
 def micros_of(stamp: dt.datetime) -> int:
@@ -114,31 +114,49 @@ def write_times(
     )
 
 
+#: Compaction leaves a row of at least this many bytes of records as it is and merges only the
+#: smaller ones: else every merge of a busy day's key would rewrite every record of the day so
+#: far, a cost growing with the square of the day's events. A day of a key then ends as a few
+#: rows of this size or more, which a reader reads alike.
+MERGE_BELOW = 4 << 20
+
+
 def merge_times(conn: Connection, keys: Sequence[Key]) -> int:
-    """Replace each key's rows by one holding all their records (the caller holds the keys'
-    locks); return keys merged."""
+    """Replace each key's rows smaller than :data:`MERGE_BELOW` by one holding all their
+    records (the caller holds the keys' locks); return keys merged."""
     if not keys:
         return 0
     wanted = set(keys)
-    stmt = select(event_times.c.id, event_times.c.day, event_times.c.event, event_times.c.times)
-    stmt = stmt.where(
+    sizes = select(
+        event_times.c.id,
+        event_times.c.day,
+        event_times.c.event,
+        func.length(event_times.c.times),
+    ).where(
         any_of(conn, event_times.c.day, {day for day, _ in wanted}),
         any_of(conn, event_times.c.event, {name for _, name in wanted}),
     )
-    parts: dict[Key, list[tuple[int, bytes]]] = {}
-    for row in conn.execute(stmt):
-        if (row.day, row.event) in wanted:
-            parts.setdefault((row.day, row.event), []).append((row.id, row.times))
-    merged = [(key, found) for key, found in sorted(parts.items()) if len(found) > 1]
+    small: dict[Key, list[int]] = {}
+    for row_id, day, name, size in conn.execute(sizes):
+        if (day, name) in wanted and size < MERGE_BELOW:
+            small.setdefault((day, name), []).append(row_id)
+    merged = {key: ids for key, ids in sorted(small.items()) if len(ids) > 1}
     if not merged:
         return 0
-    gone = [row_id for _, found in merged for row_id, _ in found]
+    gone = [row_id for ids in merged.values() for row_id in ids]
+    blobs = dict(
+        conn.execute(
+            select(event_times.c.id, event_times.c.times).where(
+                any_of(conn, event_times.c.id, gone)
+            )
+        ).all()
+    )
     conn.execute(delete(event_times).where(any_of(conn, event_times.c.id, gone)))
     conn.execute(
         insert(event_times),
         [
-            {"day": day, "event": name, "times": b"".join(bytes(blob) for _, blob in found)}
-            for (day, name), found in merged
+            {"day": day, "event": name, "times": b"".join(bytes(blobs[i]) for i in ids)}
+            for (day, name), ids in merged.items()
         ],
     )
     return len(merged)
