@@ -207,3 +207,21 @@ def test_scaling_small(tmp_path: Path, services: Services) -> None:
     assert all(r["exact"] and r["accepted"] == 20000 for r in data["runs"])
     assert all(r["raw_copy_events_per_second"] > 0 for r in data["runs"])
     assert [c["rows_per_key"] for c in data["report_cost"]] == [1, 8, 32]
+
+
+@pytest.mark.integration
+def test_growth_small(tmp_path: Path, services: Services) -> None:
+    small = ("--events", "20000", "--users", "1000", "--repeat", "2", "--skip-sqlite")
+    run("bench.insights", tmp_path / "in.json", *small, services=services)
+    data = run(
+        "bench.growth",
+        tmp_path / "g.json",
+        *("--base-events", "20000", "--base-users", "1000", "--stages", "9990"),
+        *("--repeat", "2"),
+        services=services,
+    )
+    assert [s["events"] for s in data["stages"]] == [20000, 20000 + 9990]  # one 45-day chunk
+    assert data["stages"][1]["ingest_events_per_second"] > 0
+    rows = [row for stage in data["results"] for row in stage["rows"]]
+    assert len(rows) == 2 * 16  # 11 insights and 5 reports, at each size
+    assert all(row["identical_to_first"] for row in rows)

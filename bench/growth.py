@@ -1,0 +1,254 @@
+"""Growth: do reports and ingest slow down as stored history grows?
+
+Starts from the database ``bench/insights.py`` loaded (10M events over the 90 days ending on
+``bench.data.LAST_DAY``, with ``plan`` and ``country`` tracked and ``amount`` kept per day), times
+every insight and report of the last 30 days through a real ``evana serve``, then adds older
+history in stages — as many events a day (111k at 10M), on days before the first, by users who
+are not active in the last 90 days — and times them all again at each size. The reports cover
+the same 30 days throughout, so their answers must stay identical (the program exits non-zero
+otherwise), and any slowdown is what the extra history costs. The ingest rate is measured
+while each stage loads (through evana's storage layer, properties tracked, as the insights
+benchmark loads; not end to end).
+
+    python -m bench.insights --events 10000000 --users 400000    # the starting database
+    python -m bench.growth --stages 40000000,50000000             # 10M -> 50M -> 100M
+    python -m bench.insights --events 20000 --users 1000 --skip-sqlite    # CI smoke, then
+    python -m bench.growth --base-events 20000 --base-users 1000 --stages 10000 --repeat 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime as dt
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import httpx
+import numpy as np
+
+from evana.server._batch import NormalizedEvent
+from evana.server._storage import Database, EventStore
+
+from ._evana import PG_SERVER, read_key, serve, vacuum
+from ._insight_data import COUNTRIES, NUMBERS, PLANS, TRACKED, properties
+from ._report import print_table, time_call, write_json
+from .data import EventSet, generate
+from .insights import insights
+
+#: Days of history one generated chunk covers (its users are its own).
+CHUNK_DAYS = 45
+DAY_MICROS = 86_400_000_000
+
+
+def _reports(data: EventSet, days: int) -> list[tuple[str, str, dict[str, Any]]]:
+    """The reports of the last ``days`` days: (name, path, query parameters)."""
+    since = (data.last_day - dt.timedelta(days=days - 1)).isoformat()
+    until = data.last_day.isoformat()
+    span = {"since": since, "until": until}
+    return [
+        ("DAU", "/v1/stats/dau", span),
+        ("WAU", "/v1/stats/wau", span),
+        ("MAU", "/v1/stats/mau", span),
+        ("top events", "/v1/stats/top-events", {**span, "limit": 10}),
+        ("retention (day, 14)", "/v1/stats/retention", {**span, "period": "day", "periods": 14}),
+    ]
+
+
+def _request(
+    method: str, path: str, payload: dict[str, Any]
+) -> Callable[[httpx.Client], httpx.Response]:
+    """A call of the API: a POST with a JSON body, or a GET with query parameters."""
+
+    def call(http: httpx.Client) -> httpx.Response:
+        if method == "POST":
+            return http.post(path, json=payload)
+        return http.get(path, params=payload)
+
+    return call
+
+
+def measure(url: str, base: EventSet, repeat: int, workdir: Path) -> list[dict[str, Any]]:
+    """Time every insight and report of the last 30 days through ``evana serve``."""
+    calls: list[tuple[str, Callable[[httpx.Client], httpx.Response]]] = []
+    for insight in insights(base, 30):
+        calls.append((insight.name, _request(insight.method, insight.path, insight.payload)))
+    for name, path, params in _reports(base, 30):
+        calls.append((name, _request("GET", path, params)))
+    rows = []
+    key = read_key(url)
+    with (
+        serve(
+            url,
+            workdir,
+            EVANA_INSIGHT_PROPERTIES=",".join(TRACKED),
+            EVANA_INSIGHT_NUMBERS=",".join(NUMBERS),
+        ) as api,
+        httpx.Client(base_url=api, headers={"X-API-Key": key}, timeout=600) as http,
+    ):
+        for name, call in calls:
+
+            def once(call: Callable[[httpx.Client], httpx.Response] = call) -> Any:
+                response = call(http)
+                response.raise_for_status()
+                return response.json()
+
+            first, warm, answer = time_call(once, repeat)
+            rows.append({"name": name, "ms": warm, "first_ms": first, "answer": answer})
+            print(f"  {name:34} {warm:9.1f} ms (first {first:9.1f})", flush=True)
+    return rows
+
+
+def _older(chunk: int, first_day: dt.date, per_day: int) -> EventSet:
+    """Chunk ``chunk`` of older history: CHUNK_DAYS days of ``per_day`` events ending the day
+    before ``first_day`` minus ``chunk`` chunks, by users numbered from 10M + chunk * 1M."""
+    events = per_day * CHUNK_DAYS
+    data = generate(events, max(events // 25, 100), CHUNK_DAYS, seed=1000 + chunk)
+    end = first_day - dt.timedelta(days=1 + chunk * CHUNK_DAYS)
+    shift = (data.last_day - end).days * DAY_MICROS
+    return dataclasses.replace(
+        data,
+        micros=data.micros - shift,
+        user=data.user + np.int32(10_000_000 + chunk * 1_000_000),
+        first_day=data.first_day - dt.timedelta(days=(data.last_day - end).days),
+        last_day=end,
+    )
+
+
+def grow(
+    url: str, events: int, first_chunk: int, first_day: dt.date, per_day: int
+) -> tuple[float, int]:
+    """Store ``events`` more events of older history (whole chunks); return (events per
+    second, chunks used)."""
+    db = Database(url)
+    store = EventStore(db)
+    now = dt.datetime.now(dt.UTC)
+    stored = 0
+    seconds = 0.0
+    chunk = first_chunk
+    try:
+        while stored < events:
+            data = _older(chunk, first_day, per_day)
+            props = properties(data, seed=2000 + chunk)
+            amounts = props.amounts().tolist()
+            plans, countries = props.plan.tolist(), props.country.tolist()
+            start = time.perf_counter()
+            for first in range(0, len(data), 10_000):
+                store.write(
+                    [
+                        NormalizedEvent(
+                            event_id,
+                            name,
+                            user,
+                            stamp,
+                            {
+                                "plan": PLANS[plans[i]],
+                                "country": COUNTRIES[countries[i]],
+                                "amount": amounts[i],
+                            },
+                            now,
+                        )
+                        for i, (event_id, name, user, stamp) in enumerate(
+                            data.rows(first, min(first + 10_000, len(data))), start=first
+                        )
+                    ]
+                )
+            seconds += time.perf_counter() - start
+            stored += len(data)
+            print(
+                f"  chunk {chunk}: {len(data):,} events, {data.first_day} to {data.last_day},"
+                f" {len(data) / (time.perf_counter() - start):,.0f} events/s",
+                flush=True,
+            )
+            chunk += 1
+    finally:
+        db.dispose()
+    return stored / seconds, chunk
+
+
+def _count(url: str) -> int:
+    from sqlalchemy import text
+
+    db = Database(url)
+    try:
+        with db.read() as conn:
+            return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
+    finally:
+        db.dispose()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--database", default="evana_bench_insights")
+    parser.add_argument(
+        "--stages", default="40000000,50000000", help="events added per stage, comma-separated"
+    )
+    parser.add_argument("--repeat", type=int, default=6)
+    parser.add_argument(
+        "--base-events", type=int, default=10_000_000, help="the starting database's events"
+    )
+    parser.add_argument("--base-users", type=int, default=400_000)
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+
+    url = f"{PG_SERVER}/{args.database}"
+    base = generate(args.base_events, args.base_users, 90)
+    per_day = args.base_events // 90
+    workdir = Path(tempfile.mkdtemp(prefix="evana-growth-"))
+    stages: list[dict[str, Any]] = []
+
+    def record(added_rate: float | None) -> None:
+        vacuum(url)
+        stored = _count(url)
+        print(f"{stored:,} events stored", flush=True)
+        rows = measure(url, base, args.repeat, workdir)
+        stages.append({"events": stored, "ingest_events_per_second": added_rate, "rows": rows})
+        first = stages[0]["rows"]
+        for row, then in zip(rows, first, strict=True):
+            row["identical_to_first"] = row["answer"] == then["answer"]
+            row["ratio_to_first"] = row["ms"] / then["ms"]
+        summary = [{k: v for k, v in s.items() if k != "rows"} for s in stages]
+        results = [
+            {
+                "events": s["events"],
+                "rows": [{k: v for k, v in r.items() if k != "answer"} for r in s["rows"]],
+            }
+            for s in stages
+        ]
+        write_json(
+            "growth",
+            {"per_day": per_day, "stages": summary, "results": results},
+            args.json,
+        )
+
+    record(None)
+    chunk = 0
+    for added in (int(n) for n in args.stages.split(",")):
+        rate, chunk = grow(url, added, chunk, base.first_day, per_day)
+        record(rate)
+    names = [r["name"] for r in stages[0]["rows"]]
+    print_table(
+        "Latency of the last 30 days' insights and reports as history grows (warm ms)",
+        ["insight", *(f"{s['events'] / 1e6:.0f}M" for s in stages), "last / first"],
+        [
+            [
+                name,
+                *(f"{s['rows'][i]['ms']:.1f}" for s in stages),
+                f"{stages[-1]['rows'][i]['ms'] / stages[0]['rows'][i]['ms']:.2f}",
+            ]
+            for i, name in enumerate(names)
+        ],
+    )
+    rates = [f"{s['ingest_events_per_second'] or 0:,.0f}" for s in stages[1:]]
+    print("ingest while growing (events/s, storage layer):", ", ".join(rates))
+    if not all(r["identical_to_first"] for s in stages for r in s["rows"]):
+        raise SystemExit("an answer changed as history grew")
+
+
+if __name__ == "__main__":
+    main()
