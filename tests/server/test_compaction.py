@@ -172,3 +172,43 @@ def test_a_failed_pass_does_not_fail_the_write(database: Database) -> None:
     store = EventStore(database, Broken(database, every_events=1))
     assert store.write([ev(), ev()]).inserted == 2  # committed; the pass is tried again later
     assert rows_of(database, T0.date(), "view") == 1
+
+
+def test_due_keys_beyond_a_pass_wait_in_a_backlog_instead_of_a_full_look(
+    database: Database, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from evana.server._storage import _compaction
+
+    today = T0.date() + dt.timedelta(days=30)
+    compactor = Compactor(
+        database, every_events=10**9, every_seconds=3600, today=lambda: today, limit=2
+    )
+    store = EventStore(database, compactor)
+    days = [T0.date() - dt.timedelta(days=d) for d in range(5)]
+    for _ in range(2):  # five finished days of two rows each: five due rollup keys of "view"
+        for day in days:
+            store.write([ev(when=dt.datetime.combine(day, dt.time(12), dt.UTC))])
+    looks: list[tuple[str, int | None]] = []
+    found = _compaction.due_keys
+
+    def counting(*args: object, **kwargs: object) -> list:
+        table = kwargs["table"]
+        looks.append((table.name, kwargs["after_id"]))  # type: ignore[attr-defined]
+        return found(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_compaction, "due_keys", counting)
+
+    def settled() -> int:
+        return sum(rows_of(database, day, name) == 1 for day in days for name in ("", "view"))
+
+    compactor.run()  # the first, full look: ten rollup keys due ("" and "view", five days)
+    assert settled() == 2
+    assert ("rollups", None) in looks
+    looks.clear()
+    for _ in range(4):  # the other eight, two a pass, from the backlog: no look at all
+        compactor.run()
+    assert settled() == 10
+    assert "rollups" not in [name for name, _ in looks]
+    compactor.run()  # the backlog is empty: the next pass looks again, at new rows only
+    assert [after for name, after in looks if name == "rollups"] != [None]
+    assert "rollups" in [name for name, _ in looks]

@@ -40,6 +40,9 @@ SETTLE_LIMIT = 2000
 MERGE_CHUNK = 200
 #: Every this many passes, one looks at every key rather than at those written since the last.
 FULL_PASS_EVERY = 30
+#: A look for due keys keeps up to this many passes' worth of them (the rest wait for a later
+#: look).
+BACKLOG_PASSES = 20
 #: A pass runs after this many events written by this process ...
 PASS_EVERY_EVENTS = 50_000
 #: ... or this many seconds after the last one, whichever comes first.
@@ -240,6 +243,8 @@ class Compactor:
         self.merged = 0
         # The largest row id of each table when the last pass began (see _pass).
         self._seen: dict[str, int] = {}
+        # Per table, due keys found but not merged yet (see _pass).
+        self._backlog: dict[str, list[Key]] = {}
 
     def wrote(self, events: int) -> PassResult | None:
         """Note ``events`` newly written; run a pass when one is due. None: no pass ran."""
@@ -280,22 +285,29 @@ class Compactor:
         # Most passes look only at keys that gained rows since the last one; every
         # FULL_PASS_EVERY-th looks at all (days that became settled since, rows committed late
         # under smaller ids).
-        full = self.passes % FULL_PASS_EVERY == 0 or self._more
+        # Keys found due beyond a pass's limit wait in a backlog for the next passes, rather
+        # than making the next pass look at every key again: while history is loaded, every
+        # pass finds more due keys than it merges, and a look at every key of a large table
+        # (the property rollups') costs more with every day stored.
+        full = self.passes % FULL_PASS_EVERY == 0
         marks = _last_ids(self.db)
         due = merged = 0
         more = False
         for table, merge in MERGES.items():
-            keys = due_keys(
-                self.db,
-                before=before,
-                threshold=self.threshold,
-                limit=self.limit,
-                table=table,
-                after_id=None if full else self._seen.get(table.name),
-            )
+            waiting = self._backlog.get(table.name, [])
+            if not waiting:
+                waiting = due_keys(
+                    self.db,
+                    before=before,
+                    threshold=self.threshold,
+                    limit=self.limit * BACKLOG_PASSES,
+                    table=table,
+                    after_id=None if full else self._seen.get(table.name),
+                )
+            keys, self._backlog[table.name] = waiting[: self.limit], waiting[self.limit :]
             merged += merge(self.db, keys)
             due += len(keys)
-            more = more or len(keys) >= self.limit
+            more = more or bool(self._backlog[table.name])
         self._seen = marks
         result = PassResult(due, merged, time.perf_counter() - start)
         self._more = more
