@@ -31,6 +31,7 @@ __all__ = [
     "duckdb_events",
     "load",
     "properties",
+    "write_all",
 ]
 
 PLANS = ["free", "starter", "pro", "enterprise"]
@@ -82,7 +83,15 @@ def load(url: str, data: EventSet, props: Properties, chunk: int = 10_000) -> fl
     db = Database(url)
     upgrade(db)
     sync_tracked(db, TRACKED, NUMBERS)
-    store = EventStore(db)
+    try:
+        return write_all(EventStore(db), data, props, chunk)
+    finally:
+        db.dispose()
+
+
+def write_all(store: EventStore, data: EventSet, props: Properties, chunk: int = 10_000) -> float:
+    """Store every event of ``data`` with its properties through ``store``, ``chunk`` events
+    a write; return the seconds the writes took."""
     now = dt.datetime.now(dt.UTC)
     amounts = props.amounts().tolist()
     plans, countries = props.plan.tolist(), props.country.tolist()
@@ -102,13 +111,11 @@ def load(url: str, data: EventSet, props: Properties, chunk: int = 10_000) -> fl
                 now,
             )
             for i, (event_id, name, user, stamp) in enumerate(
-                data.rows(first, first + chunk), start=first
+                data.rows(first, min(first + chunk, len(data))), start=first
             )
         ]
         store.write(rows)
-    elapsed = time.perf_counter() - start
-    db.dispose()
-    return elapsed
+    return time.perf_counter() - start
 
 
 def duckdb_events(data: EventSet, props: Properties) -> duckdb.DuckDBPyConnection:

@@ -22,7 +22,6 @@ import argparse
 import dataclasses
 import datetime as dt
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,14 +29,13 @@ from typing import Any
 import httpx
 import numpy as np
 
-from evana.server._batch import NormalizedEvent
 from evana.server._storage import Database, EventStore
 
-from ._evana import PG_SERVER, read_key, serve, vacuum
-from ._insight_data import COUNTRIES, NUMBERS, PLANS, TRACKED, properties
+from ._evana import PG_SERVER, vacuum
+from ._insight_data import properties, write_all
 from ._report import print_table, time_call, write_json
 from .data import EventSet, generate
-from .insights import insights
+from .insights import insight_api, insights
 
 #: Days of history one generated chunk covers (its users are its own).
 CHUNK_DAYS = 45
@@ -79,16 +77,7 @@ def measure(url: str, base: EventSet, repeat: int, workdir: Path) -> list[dict[s
     for name, path, params in _reports(base, 30):
         calls.append((name, _request("GET", path, params)))
     rows = []
-    key = read_key(url)
-    with (
-        serve(
-            url,
-            workdir,
-            EVANA_INSIGHT_PROPERTIES=",".join(TRACKED),
-            EVANA_INSIGHT_NUMBERS=",".join(NUMBERS),
-        ) as api,
-        httpx.Client(base_url=api, headers={"X-API-Key": key}, timeout=600) as http,
-    ):
+    with insight_api(url, workdir) as http:
         for name, call in calls:
 
             def once(call: Callable[[httpx.Client], httpx.Response] = call) -> Any:
@@ -125,42 +114,18 @@ def grow(
     second, chunks used)."""
     db = Database(url)
     store = EventStore(db)
-    now = dt.datetime.now(dt.UTC)
     stored = 0
     seconds = 0.0
     chunk = first_chunk
     try:
         while stored < events:
             data = _older(chunk, first_day, per_day)
-            props = properties(data, seed=2000 + chunk)
-            amounts = props.amounts().tolist()
-            plans, countries = props.plan.tolist(), props.country.tolist()
-            start = time.perf_counter()
-            for first in range(0, len(data), 10_000):
-                store.write(
-                    [
-                        NormalizedEvent(
-                            event_id,
-                            name,
-                            user,
-                            stamp,
-                            {
-                                "plan": PLANS[plans[i]],
-                                "country": COUNTRIES[countries[i]],
-                                "amount": amounts[i],
-                            },
-                            now,
-                        )
-                        for i, (event_id, name, user, stamp) in enumerate(
-                            data.rows(first, min(first + 10_000, len(data))), start=first
-                        )
-                    ]
-                )
-            seconds += time.perf_counter() - start
+            took = write_all(store, data, properties(data, seed=2000 + chunk))
+            seconds += took
             stored += len(data)
             print(
                 f"  chunk {chunk}: {len(data):,} events, {data.first_day} to {data.last_day},"
-                f" {len(data) / (time.perf_counter() - start):,.0f} events/s",
+                f" {len(data) / took:,.0f} events/s",
                 flush=True,
             )
             chunk += 1

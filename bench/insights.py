@@ -20,11 +20,12 @@ must be identical, or the program exits non-zero.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import datetime as dt
 import functools
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -486,16 +487,10 @@ def storage(url: str, events: int) -> dict[str, Any]:
     }
 
 
-def run_mode(
-    label: str,
-    url: str,
-    con: duckdb.DuckDBPyConnection,
-    todo: list[Insight],
-    repeat: int,
-    workdir: Path,
-) -> list[dict[str, Any]]:
-    """Time every insight through a real ``evana serve`` on ``url`` and in DuckDB."""
-    rows = []
+@contextlib.contextmanager
+def insight_api(url: str, workdir: Path) -> Iterator[httpx.Client]:
+    """A client of a real ``evana serve`` on ``url`` with :data:`TRACKED` properties and
+    :data:`NUMBERS` tracked, holding a new read key."""
     key = read_key(url)
     with (
         serve(
@@ -506,6 +501,20 @@ def run_mode(
         ) as api,
         httpx.Client(base_url=api, headers={"X-API-Key": key}, timeout=600) as http,
     ):
+        yield http
+
+
+def run_mode(
+    label: str,
+    url: str,
+    con: duckdb.DuckDBPyConnection,
+    todo: list[Insight],
+    repeat: int,
+    workdir: Path,
+) -> list[dict[str, Any]]:
+    """Time every insight through a real ``evana serve`` on ``url`` and in DuckDB."""
+    rows = []
+    with insight_api(url, workdir) as http:
         for insight in todo:
 
             def call(insight: Insight = insight) -> dict[str, Any]:

@@ -251,12 +251,13 @@ def test_compaction_merges_only_rows_below_the_size_cap(
 def test_number_compaction_merges_only_multisets_below_the_size_cap(
     database, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from evana.server._storage import _numbers, sync_tracked
+    from evana.server._storage import _times as module
+    from evana.server._storage import sync_tracked
     from evana.server._storage._numbers import number_summaries
 
     sync_tracked(database, [], ["amount"])
     # A multiset of n distinct numbers takes 12 n + 1 bytes: rows of 3 or more stay.
-    monkeypatch.setattr(_numbers, "MERGE_BELOW", 12 * 3 + 1)
+    monkeypatch.setattr(module, "MERGE_BELOW", 12 * 3 + 1)
     day = dt.datetime(2026, 11, 2, 8, tzinfo=dt.UTC)
     store = EventStore(database)
     amounts: list[float] = []

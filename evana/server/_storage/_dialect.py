@@ -24,6 +24,7 @@ from sqlalchemy import (
     BigInteger,
     ColumnElement,
     Connection,
+    Delete,
     Engine,
     Integer,
     Select,
@@ -159,6 +160,28 @@ def any_of(conn: Connection, column: ColumnElement[Any], values: Iterable[Any]) 
     if conn.dialect.name == "postgresql":
         return column == any_(bindparam(None, chosen, type_=postgresql.ARRAY(column.type)))
     return column.in_(chosen)
+
+
+def delete_and_read(
+    conn: Connection,
+    gone: Delete,
+    row_id: ColumnElement[Any],
+    found: Select[Any],
+    single_writer: bool,
+) -> list[tuple[Any, ...]]:
+    """Run ``gone`` (rows of a derived table, ``row_id`` their id) and return the rows of
+    ``found`` (what they are rebuilt from).
+
+    Where writers run beside us (PostgreSQL) both run as one statement, one snapshot: a
+    writer's row is either deleted with its events read, or kept with its events not read.
+    SQLite has one writer at a time, so two statements do.
+    """
+    if single_writer:
+        conn.execute(gone)
+        return [tuple(row) for row in conn.execute(found)]
+    doomed = gone.returning(row_id).cte("doomed")
+    stmt = found.add_columns(select(func.count()).select_from(doomed).scalar_subquery())
+    return [tuple(row)[:-1] for row in conn.execute(stmt)]
 
 
 class Dialect:

@@ -20,10 +20,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select
 
-from ._dialect import any_of
+from ._dialect import any_of, delete_and_read
 from ._multiset import EXACT_INT, Multiset
 from ._properties import Tracked
 from ._tables import PERSON_EVENTS, events, number_rollups
+from ._times import small_rows
 
 if TYPE_CHECKING:
     from evana.server._batch import NormalizedEvent
@@ -266,32 +267,15 @@ def number_summaries(
     return out
 
 
-#: Compaction leaves a row whose multiset takes at least this many bytes as it is and merges
-#: only the smaller ones, as for event times (``_times.MERGE_BELOW``): a near-unique number
-#: would otherwise have every merge of a busy day rewrite every distinct number of the day.
-MERGE_BELOW = 4 << 20
-
-
 def merge_keys(conn: Connection, keys: Sequence[tuple[dt.date, str]]) -> int:
-    """Replace the rows of each key whose multisets are smaller than :data:`MERGE_BELOW` by
-    one (the caller holds the keys' locks); keys merged."""
+    """Replace the rows of each key whose multisets are smaller than ``_times.MERGE_BELOW``
+    by one (the caller holds the keys' locks; a near-unique number would otherwise have every
+    merge of a busy day rewrite every distinct number of the day); keys merged."""
     if not keys:
         return 0
-    wanted = set(keys)
-    sizes = select(
-        number_rollups.c.id,
-        number_rollups.c.day,
-        number_rollups.c.event,
-        func.coalesce(func.length(number_rollups.c["values"]), 0),
-    ).where(
-        any_of(conn, number_rollups.c.day, {d for d, _ in keys}),
-        any_of(conn, number_rollups.c.event, {k for _, k in keys}),
-    )
-    small: dict[tuple[dt.date, str], list[int]] = {}
-    for row_id, day, name, size in conn.execute(sizes):
-        if (day, name) in wanted and size < MERGE_BELOW:
-            small.setdefault((day, name), []).append(row_id)
-    gone = [row_id for ids in small.values() if len(ids) > 1 for row_id in ids]
+    size = func.coalesce(func.length(number_rollups.c["values"]), 0)
+    small = small_rows(conn, number_rollups, size, keys)
+    gone = [row_id for ids in small.values() for row_id in ids]
     if not gone:
         return 0
     merged: dict[tuple[dt.date, str], Summary] = {}
@@ -309,9 +293,7 @@ def rebuild_keys(
     stored now (an erasure's: its events are deleted, and the least and greatest cannot be taken
     out of a summary). The caller holds the keys' locks.
 
-    Where writers run beside us (PostgreSQL), the rows are deleted and the events read in one
-    statement, one snapshot: a writer's row is either deleted with its events counted, or kept
-    with its events not counted.
+    The rows are deleted and the events read in one snapshot (``delete_and_read``).
     """
     for day, key in sorted(set(keys)):
         name, prop = key.rsplit("\x1f", 1)
@@ -324,12 +306,7 @@ def rebuild_keys(
         gone = delete(number_rollups).where(
             number_rollups.c.day == day, number_rollups.c.event == key
         )
-        if single_writer:
-            conn.execute(gone)
-            values = [p for (p,) in conn.execute(found)]
-        else:
-            doomed = gone.returning(number_rollups.c.id).cte("doomed")
-            stmt = found.add_columns(select(func.count()).select_from(doomed).scalar_subquery())
-            values = [p for p, _ in conn.execute(stmt)]
+        rows = delete_and_read(conn, gone, number_rollups.c.id, found, single_writer)
+        values = [p for (p,) in rows]
         summaries = build_summaries(((day, name, p) for p in values), [prop])
         append_summaries(conn, summaries)

@@ -19,12 +19,14 @@ from __future__ import annotations
 import datetime as dt
 from collections import Counter
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 from sqlalchemy import (
     BigInteger,
+    ColumnElement,
     Connection,
+    Table,
     cast,
     delete,
     func,
@@ -35,7 +37,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from ._dialect import any_of
+from ._dialect import any_of, delete_and_read
 from ._tables import ALL_EVENTS, PERSON_EVENTS, event_times, events, rollups, users
 
 if TYPE_CHECKING:
@@ -55,6 +57,7 @@ __all__ = [
     "merge_times",
     "micros_of",
     "read_times",
+    "small_rows",
     "times_to_build",
     "write_times",
 ]
@@ -114,11 +117,29 @@ def write_times(
     )
 
 
-#: Compaction leaves a row of at least this many bytes of records as it is and merges only the
-#: smaller ones: else every merge of a busy day's key would rewrite every record of the day so
-#: far, a cost growing with the square of the day's events. A day of a key then ends as a few
-#: rows of this size or more, which a reader reads alike.
+#: Compaction leaves a row of at least this many bytes (of event-times records, or of a number
+#: rollup's multiset) as it is and merges only the smaller ones: else every merge of a busy
+#: day's key would rewrite every record (or distinct number) of the day so far, a cost growing
+#: with the square of the day's events. A day of a key then ends as a few rows of this size or
+#: more, which a reader reads alike.
 MERGE_BELOW = 4 << 20
+
+
+def small_rows(
+    conn: Connection, table: Table, size: ColumnElement[Any], keys: Sequence[Key]
+) -> dict[Key, list[int]]:
+    """Of each of ``keys`` that has several rows of ``table`` whose ``size`` is under
+    :data:`MERGE_BELOW`, the ids of those rows (what a merge of the key takes)."""
+    wanted = set(keys)
+    stmt = select(table.c.id, table.c.day, table.c.event, size).where(
+        any_of(conn, table.c.day, {day for day, _ in wanted}),
+        any_of(conn, table.c.event, {name for _, name in wanted}),
+    )
+    small: dict[Key, list[int]] = {}
+    for row_id, day, name, found in conn.execute(stmt):
+        if (day, name) in wanted and found < MERGE_BELOW:
+            small.setdefault((day, name), []).append(row_id)
+    return {key: ids for key, ids in sorted(small.items()) if len(ids) > 1}
 
 
 def merge_times(conn: Connection, keys: Sequence[Key]) -> int:
@@ -126,21 +147,7 @@ def merge_times(conn: Connection, keys: Sequence[Key]) -> int:
     records (the caller holds the keys' locks); return keys merged."""
     if not keys:
         return 0
-    wanted = set(keys)
-    sizes = select(
-        event_times.c.id,
-        event_times.c.day,
-        event_times.c.event,
-        func.length(event_times.c.times),
-    ).where(
-        any_of(conn, event_times.c.day, {day for day, _ in wanted}),
-        any_of(conn, event_times.c.event, {name for _, name in wanted}),
-    )
-    small: dict[Key, list[int]] = {}
-    for row_id, day, name, size in conn.execute(sizes):
-        if (day, name) in wanted and size < MERGE_BELOW:
-            small.setdefault((day, name), []).append(row_id)
-    merged = {key: ids for key, ids in sorted(small.items()) if len(ids) > 1}
+    merged = small_rows(conn, event_times, func.length(event_times.c.times), keys)
     if not merged:
         return 0
     gone = [row_id for ids in merged.values() for row_id in ids]
@@ -312,9 +319,8 @@ def backfill_times(db: Database, progress: Callable[[int, int], None] | None = N
     key's rewrite lock; return keys rebuilt. Resumable: a key done is complete, and a run
     looks only at incomplete ones.
 
-    Where writers run beside it (PostgreSQL), the key's rows are deleted and its events read
-    in one statement, one snapshot: a writer's row is either deleted with its events read, or
-    kept with its events not read. A key whose raw events an operator dropped cannot be
+    The key's rows are deleted and its events read in one snapshot (``delete_and_read``),
+    beside running writers too. A key whose raw events an operator dropped cannot be
     rebuilt; it stays incomplete, and funnels over its day read raw events.
     """
     with db.read() as conn:
@@ -330,13 +336,7 @@ def backfill_times(db: Database, progress: Callable[[int, int], None] | None = N
         gone = delete(event_times).where(event_times.c.day == day, event_times.c.event == name)
         with db.write() as conn:
             db.dialect.lock_rollup_keys(conn, [(day, name)])
-            if db.dialect.single_writer:
-                conn.execute(gone)
-                stored = [(uid, stamp) for uid, stamp in conn.execute(found)]
-            else:
-                doomed = gone.returning(event_times.c.id).cte("doomed")
-                stmt = found.add_columns(select(func.count()).select_from(doomed).scalar_subquery())
-                stored = [(uid, stamp) for uid, stamp, _ in conn.execute(stmt)]
+            stored = delete_and_read(conn, gone, event_times.c.id, found, db.dialect.single_writer)
             if stored:
                 conn.execute(
                     insert(event_times).values(
