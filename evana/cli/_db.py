@@ -8,6 +8,7 @@ to it (a key written there is one the server never sees).
 
 from __future__ import annotations
 
+import datetime as dt
 import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -15,7 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from ._config import load_settings
-from ._errors import CliError
+from ._errors import CliError, UsageError
 from ._output import console
 from ._server_deps import server
 
@@ -148,3 +149,83 @@ def _build_property_rollups(db: Database, pending: list[str]) -> None:
         task = bar.add_task(f"Building rollups of {names} (days)", total=None)
         days = backfill(db, lambda done, total: bar.update(task, completed=done, total=total))
     console.print(f"Built the rollups of {names} for {days} days of stored events.")
+
+
+def _postgresql(settings_url: str | None, what: str) -> Database:
+    """The configured database, which must be PostgreSQL for ``what``."""
+    settings = load_settings(database_url=settings_url)
+    db = existing_database(settings.database_url)
+    if db.dialect.name != "postgresql":
+        db.dispose()
+        raise CliError(
+            f"{what} needs PostgreSQL; on SQLite delete old raw events instead"
+            " (docs/operations.md, 'Retention of raw events')"
+        )
+    return db
+
+
+def _month(value: str) -> dt.date:
+    try:
+        return dt.datetime.strptime(value, "%Y-%m").date()
+    except ValueError:
+        raise UsageError(f"--before takes a month as YYYY-MM, not {value!r}") from None
+
+
+@db_app.command("partition")
+def partition(
+    months_ahead: Annotated[
+        int, typer.Option(min=0, max=24, help="months of partitions to make ready ahead")
+    ] = 2,
+    database_url: DatabaseUrl = None,
+) -> None:
+    """PostgreSQL: partition the events table by month (by the time in each UUIDv7 event id),
+    copying its rows once; on an already partitioned table, only make the next months'
+    partitions (workers also do that on their own). Stop the workers for the first run.
+
+    Example: evana db partition
+    """
+    from evana.server._storage import keep_months_ahead, partition_events
+    from evana.server._storage._partitions import months
+
+    db = _postgresql(database_url, "partitioning")
+    try:
+        today = dt.datetime.now(dt.UTC).date()
+        if partition_events(db, today, months_ahead):
+            console.print("Partitioned the events table by month.")
+        else:
+            added = keep_months_ahead(db, today, months_ahead)
+            console.print(f"Added {len(added)} month partitions." if added else "Up to date.")
+        with db.read() as conn:
+            names = [m.name + (" (dropped)" if m.dropped else "") for m in months(conn)]
+        console.print("Months: " + (", ".join(names) or "none") + "; other ids: events_other.")
+    finally:
+        db.dispose()
+
+
+@db_app.command("drop-months")
+def drop_months_command(
+    before: Annotated[str, typer.Option(help="drop the months before this one (YYYY-MM)")],
+    database_url: DatabaseUrl = None,
+) -> None:
+    """PostgreSQL, partitioned events: drop the raw events of every month before --before,
+    whole (no per-event cost). Reports keep their counts; the months' ids stay known, so an
+    event of a dropped month sent again is still a duplicate.
+
+    Example: evana db drop-months --before 2026-01
+    """
+    from evana.server._storage import drop_months
+    from evana.server._storage._partitions import is_partitioned
+
+    first = _month(before)
+    db = _postgresql(database_url, "dropping months")
+    try:
+        with db.read() as conn:
+            if not is_partitioned(conn):
+                raise CliError("the events table is not partitioned: run `evana db partition`")
+        dropped = drop_months(db, first)
+        for month, held in dropped:
+            console.print(f"Dropped {month.name}: {held:,} raw events.")
+        if not dropped:
+            console.print(f"No month before {before} left to drop.")
+    finally:
+        db.dispose()

@@ -11,6 +11,7 @@ from ._insight_rows import EventRows, Wanted, load_event_rows
 from ._keys import KeyRecord, KeyRepository
 from ._migrate import current_revision, head_revision, upgrade
 from ._numbers import PERCENTILES, Summary
+from ._partitions import Month, drop_months, keep_months_ahead, partition_events
 from ._persons import PersonDirectory, PersonMap, PersonRecord, read_person
 from ._properties import MISSING as MISSING_VALUE
 from ._properties import PropertyReader, backfill, sync_tracked
@@ -32,6 +33,7 @@ __all__ = [
     "EventStore",
     "KeyRecord",
     "KeyRepository",
+    "Month",
     "PersonDirectory",
     "PersonMap",
     "PersonRecord",
@@ -46,14 +48,17 @@ __all__ = [
     "compact",
     "create_schema",
     "current_revision",
+    "drop_months",
     "erase_user",
     "events_by_day",
     "head_revision",
     "is_database_error",
     "json_value",
+    "keep_months_ahead",
     "load_event_rows",
     "metadata",
     "newest_events",
+    "partition_events",
     "read_person",
     "read_times",
     "settle",

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Table, delete, func, or_, select, tuple_
 from ._database import Database
 from ._dialect import any_of
 from ._numbers import merge_keys
+from ._partitions import keep_months_ahead
 from ._rollups import RollupRow
 from ._tables import event_times, number_rollups, property_rollups, rollups
 from ._times import merge_times
@@ -279,6 +280,16 @@ class Compactor:
         finally:
             self._turn.release()
 
+    def _keep_months_ahead(self) -> None:
+        # A partitioned ``events`` gets each month's partition before its first event; a
+        # failure here must not stop the merges (the next full pass tries again).
+        if self.db.dialect.name != "postgresql":
+            return
+        try:
+            keep_months_ahead(self.db, self._today())
+        except Exception as exc:  # e.g. no right to create tables: the merges go on
+            log.warning("msg=partition_upkeep_failed error=%r", f"{type(exc).__name__}: {exc}")
+
     def _pass(self) -> PassResult:
         start = time.perf_counter()
         before = self._today() - dt.timedelta(days=1)
@@ -290,6 +301,8 @@ class Compactor:
         # pass finds more due keys than it merges, and a look at every key of a large table
         # (the property rollups') costs more with every day stored.
         full = self.passes % FULL_PASS_EVERY == 0
+        if full:
+            self._keep_months_ahead()
         marks = _last_ids(self.db)
         due = merged = 0
         more = False

@@ -50,6 +50,7 @@ from sqlalchemy.pool import StaticPool
 from evana.errors import PermanentStorageError, StorageError, TransientStorageError
 from evana.server._batch import NormalizedEvent
 
+from ._partitions import refuse_dropped
 from ._rollups import Key, RollupRow
 from ._tables import PROPERTY_ROLLUP_IDS, event_times, property_rollups, rollups
 
@@ -474,7 +475,8 @@ class PostgresDialect(Dialect):
                                 row.received_at,
                             )
                         )
-            except psycopg.errors.UniqueViolation:
+            except (psycopg.errors.UniqueViolation, psycopg.errors.CheckViolation):
+                # A check: an id of a month whose raw events were dropped (``_partitions``).
                 cur.execute("ROLLBACK TO SAVEPOINT evana_copy")
                 return self._store_through_staging(cur, ordered)
             cur.execute("RELEASE SAVEPOINT evana_copy")
@@ -500,7 +502,14 @@ class PostgresDialect(Dialect):
                         row.received_at,
                     )
                 )
-        cur.execute(_INSERT_NEW)
+        cur.execute("SAVEPOINT evana_insert")
+        try:
+            cur.execute(_INSERT_NEW)
+        except psycopg.errors.CheckViolation:
+            cur.execute("ROLLBACK TO SAVEPOINT evana_insert")
+            if not refuse_dropped(cur, "evana_staging"):
+                raise
+            cur.execute(_INSERT_NEW)
         inserted = {event_id for (event_id,) in cur.fetchall()}
         cur.execute("TRUNCATE evana_staging")
         return [row for row in rows if row.event_id in inserted]
