@@ -8,7 +8,12 @@ are not active in the last 90 days — and times them all again at each size. Th
 the same 30 days throughout, so their answers must stay identical (the program exits non-zero
 otherwise), and any slowdown is what the extra history costs. The ingest rate is measured
 while each stage loads (through evana's storage layer, properties tracked, as the insights
-benchmark loads; not end to end).
+benchmark loads), and at each size end to end: ``--ingest-events`` new events (on days after
+the last, so no report changes) sent over HTTP to ``evana serve``, through NATS JetStream to
+``evana worker`` processes, timed until the reports count them all. Before history is added
+the starting database is copied (``--base-copy``); at the end the copy and the grown database
+are measured again one after the other, reports and end-to-end ingest, so that the largest
+size is compared with the first by the same code on the same quiet machine.
 
     python -m bench.insights --events 10000000 --users 400000    # the starting database
     python -m bench.growth --stages 40000000,50000000             # 10M -> 50M -> 100M
@@ -21,6 +26,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime as dt
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
@@ -107,6 +113,57 @@ def _older(chunk: int, first_day: dt.date, per_day: int) -> EventSet:
     )
 
 
+def _newer(stage: int, events: int, last_day: dt.date) -> EventSet:
+    """Events for the end-to-end ingest at ``stage``: 5 days of their own after ``last_day``
+    (5 more days per stage), by users numbered from 50M + stage * 1M."""
+    data = generate(events, max(events // 25, 100), 5, seed=3000 + stage)
+    end = last_day + dt.timedelta(days=5 * (stage + 1))
+    shift = (end - data.last_day).days * DAY_MICROS
+    return dataclasses.replace(
+        data,
+        micros=data.micros + shift,
+        user=data.user + np.int32(50_000_000 + stage * 1_000_000),
+        first_day=data.first_day + dt.timedelta(days=(end - data.last_day).days),
+        last_day=end,
+    )
+
+
+def end_to_end(
+    url: str, stage: int, args: argparse.Namespace, workdir: Path, last_day: dt.date
+) -> dict[str, Any]:
+    """Ingest ``args.ingest_events`` new events into ``url`` through the production path."""
+    from .ingest import evana_path
+
+    data = _newer(stage, args.ingest_events, last_day)
+    options = argparse.Namespace(
+        nats_url=args.nats_url,
+        batch=1000,
+        properties=True,
+        workers=args.workers,
+        worker_concurrency=2,
+        senders=8,
+    )
+    result = evana_path(data, options, workdir, tracked="plan,country", url=url)
+    print(
+        f"  end to end: {len(data):,} events at {result['events_per_second']:,.0f} events/s"
+        f" (exact: {result['exact']})",
+        flush=True,
+    )
+    kept = ("events", "seconds", "events_per_second", "exact", "cpu_us_per_event")
+    return {key: result[key] for key in kept}
+
+
+def copy_database(source: str, target: str) -> str:
+    """Copy PostgreSQL database ``source`` to ``target`` (replaced); return its URL."""
+    import psycopg
+
+    admin = PG_SERVER.replace("postgresql+psycopg://", "postgresql://") + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{target}" WITH (FORCE)')
+        conn.execute(f'CREATE DATABASE "{target}" TEMPLATE "{source}"')
+    return f"{PG_SERVER}/{target}"
+
+
 def grow(
     url: str, events: int, first_chunk: int, first_day: dt.date, per_day: int
 ) -> tuple[float, int]:
@@ -158,6 +215,21 @@ def main() -> None:
         "--base-events", type=int, default=10_000_000, help="the starting database's events"
     )
     parser.add_argument("--base-users", type=int, default=400_000)
+    parser.add_argument(
+        "--ingest-events",
+        type=int,
+        default=500_000,
+        help="events sent end to end at each size (0: none)",
+    )
+    parser.add_argument("--workers", type=int, default=2, help="evana worker processes")
+    parser.add_argument(
+        "--nats-url", default=os.environ.get("EVANA_BENCH_NATS", "nats://127.0.0.1:4222")
+    )
+    parser.add_argument(
+        "--base-copy",
+        default="evana_bench_growth_base",
+        help="copy of the starting database, measured beside the largest at the end ('': none)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -167,12 +239,26 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="evana-growth-"))
     stages: list[dict[str, Any]] = []
 
+    same_run: dict[str, Any] = {}
+
     def record(added_rate: float | None) -> None:
         vacuum(url)
         stored = _count(url)
         print(f"{stored:,} events stored", flush=True)
         rows = measure(url, base, args.repeat, workdir)
-        stages.append({"events": stored, "ingest_events_per_second": added_rate, "rows": rows})
+        if not stages and args.base_copy:
+            copy_database(args.database, args.base_copy)
+        e2e = None
+        if args.ingest_events:
+            e2e = end_to_end(url, len(stages), args, workdir, base.last_day)
+        stages.append(
+            {
+                "events": stored,
+                "ingest_events_per_second": added_rate,
+                "end_to_end": e2e,
+                "rows": rows,
+            }
+        )
         first = stages[0]["rows"]
         for row, then in zip(rows, first, strict=True):
             row["identical_to_first"] = row["answer"] == then["answer"]
@@ -187,7 +273,7 @@ def main() -> None:
         ]
         write_json(
             "growth",
-            {"per_day": per_day, "stages": summary, "results": results},
+            {"per_day": per_day, "stages": summary, "results": results, "same_run": same_run},
             args.json,
         )
 
@@ -211,8 +297,75 @@ def main() -> None:
     )
     rates = [f"{s['ingest_events_per_second'] or 0:,.0f}" for s in stages[1:]]
     print("ingest while growing (events/s, storage layer):", ", ".join(rates))
+    if args.base_copy and len(stages) > 1:
+        compare_in_one_run(url, args, base, workdir, stages, same_run)
+        record_final = stages.pop()  # write the JSON once more with the comparison in it
+        stages.append(record_final)
+        write_json(
+            "growth",
+            {
+                "per_day": per_day,
+                "stages": [{k: v for k, v in s.items() if k != "rows"} for s in stages],
+                "results": [
+                    {
+                        "events": s["events"],
+                        "rows": [{k: v for k, v in r.items() if k != "answer"} for r in s["rows"]],
+                    }
+                    for s in stages
+                ],
+                "same_run": same_run,
+            },
+            args.json,
+        )
     if not all(r["identical_to_first"] for s in stages for r in s["rows"]):
         raise SystemExit("an answer changed as history grew")
+
+
+def compare_in_one_run(
+    url: str,
+    args: argparse.Namespace,
+    base: EventSet,
+    workdir: Path,
+    stages: list[dict[str, Any]],
+    out: dict[str, Any],
+) -> None:
+    """Measure the copy of the starting database and the grown one again, one after the
+    other, reports and end-to-end ingest (the same new events into each)."""
+    copy = f"{PG_SERVER}/{args.base_copy}"
+    sizes, measured, ingest = [], [], []
+    for target in (copy, url):
+        vacuum(target)
+        sizes.append(_count(target))
+        print(f"same run: {sizes[-1]:,} events stored", flush=True)
+        measured.append(measure(target, base, args.repeat, workdir))
+        if args.ingest_events:
+            ingest.append(end_to_end(target, len(stages), args, workdir, base.last_day))
+    first, last = measured
+    rows = [
+        {
+            "name": a["name"],
+            "first_ms": a["ms"],
+            "last_ms": b["ms"],
+            "ratio": b["ms"] / a["ms"],
+            "identical": a["answer"] == b["answer"],
+        }
+        for a, b in zip(first, last, strict=True)
+    ]
+    out.update({"events": sizes, "rows": rows, "end_to_end": ingest})
+    if ingest:
+        out["end_to_end_ratio"] = ingest[1]["events_per_second"] / ingest[0]["events_per_second"]
+    print_table(
+        f"Same run: {sizes[0] / 1e6:.1f}M against {sizes[1] / 1e6:.1f}M stored events (warm ms)",
+        ["insight", "first", "last", "last / first"],
+        [
+            [r["name"], f"{r['first_ms']:.1f}", f"{r['last_ms']:.1f}", f"{r['ratio']:.2f}"]
+            for r in rows
+        ],
+    )
+    if ingest:
+        print(f"end-to-end ingest, last / first: {out['end_to_end_ratio']:.2f}")
+    if not all(r["identical"] for r in rows):
+        raise SystemExit("an answer differs between the first and the grown database")
 
 
 if __name__ == "__main__":

@@ -233,11 +233,13 @@ def evana_path(
     workdir: Path,
     route: str = "/v1/events",
     tracked: str = "",
+    url: str | None = None,
 ) -> dict[str, Any]:
     """Send every event through the production path (to ``route``: evana's own, or PostHog's
     ``/batch/``); return the timings. ``tracked``: the API's and workers'
-    ``EVANA_INSIGHT_PROPERTIES``."""
-    url = fresh_postgres(args.database)
+    ``EVANA_INSIGHT_PROPERTIES``. ``url``: a database already loaded, to add ``data`` to (on
+    days it holds no event of), instead of a fresh ``args.database``."""
+    url = url or fresh_postgres(args.database)
     prefix = f"bench_{uuid.uuid4().hex[:8]}"
     env = {
         "EVANA_DATABASE_URL": url,

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
 from tests._services import temporary_database
@@ -213,15 +214,30 @@ def test_scaling_small(tmp_path: Path, services: Services) -> None:
 def test_growth_small(tmp_path: Path, services: Services) -> None:
     small = ("--events", "20000", "--users", "1000", "--repeat", "2", "--skip-sqlite")
     run("bench.insights", tmp_path / "in.json", *small, services=services)
-    data = run(
-        "bench.growth",
-        tmp_path / "g.json",
-        *("--base-events", "20000", "--base-users", "1000", "--stages", "9990"),
-        *("--repeat", "2"),
-        services=services,
-    )
-    assert [s["events"] for s in data["stages"]] == [20000, 20000 + 9990]  # one 45-day chunk
+    copy = f"{services.database}_base"
+    try:
+        data = run(
+            "bench.growth",
+            tmp_path / "g.json",
+            *("--base-events", "20000", "--base-users", "1000", "--stages", "9990"),
+            *("--repeat", "2", "--ingest-events", "3000", "--workers", "1"),
+            *("--base-copy", copy),
+            services=services,
+        )
+    finally:
+        admin = services.env["EVANA_BENCH_PG"].replace("+psycopg", "") + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
+    # One 45-day chunk added, and the end-to-end events (days of their own) at the first size.
+    assert [s["events"] for s in data["stages"]] == [20000, 20000 + 3000 + 9990]
     assert data["stages"][1]["ingest_events_per_second"] > 0
+    assert all(s["end_to_end"]["exact"] for s in data["stages"])
     rows = [row for stage in data["results"] for row in stage["rows"]]
     assert len(rows) == 2 * 16  # 11 insights and 5 reports, at each size
     assert all(row["identical_to_first"] for row in rows)
+    # The copy of the first size and the grown one, again in one run, with the same answers.
+    same = data["same_run"]
+    assert same["events"] == [20000, 20000 + 3000 + 9990 + 3000]
+    assert len(same["rows"]) == 16
+    assert all(row["identical"] for row in same["rows"])
+    assert [run["exact"] for run in same["end_to_end"]] == [True, True]
