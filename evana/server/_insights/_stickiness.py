@@ -6,6 +6,9 @@
 >>> rows = stickiness(d, f, {d: BitMap([1, 2]), e: BitMap([1])})
 >>> [(r.days_active, r.users) for r in rows.days]
 [(1, 1), (2, 1), (3, 0)]
+>>> sparse = stickiness(d, f, {d: BitMap([1, 2**31]), e: BitMap([2**31]), f: BitMap([2**31])})
+>>> [(r.days_active, r.users) for r in sparse.days]
+[(1, 1), (2, 0), (3, 1)]
 """
 
 from __future__ import annotations
@@ -35,10 +38,25 @@ def stickiness(
     ]
     histogram = np.zeros(span + 1, dtype=np.int64)
     if parts:
-        _, per_person = np.unique(np.concatenate(parts), return_counts=True)
-        histogram += np.bincount(per_person, minlength=span + 1)[: span + 1]
+        histogram += np.bincount(_days_per_person(parts), minlength=span + 1)[: span + 1]
     return Stickiness(
         since=since,
         until=until,
         days=[StickinessRow(days_active=k, users=int(histogram[k])) for k in range(1, span + 1)],
     )
+
+
+def _days_per_person(parts: list[np.ndarray]) -> np.ndarray:
+    """How many of ``parts`` (each day's person numbers, ascending, distinct) hold each
+    person; zeros for numbers in none of them (they fall in the histogram's unused bin 0).
+
+    Counting into an array indexed by person number is 2-3x faster than sorting (``unique``)
+    when the numbers are dense, as they are (numbers are handed out in order); a sparse range
+    of numbers would make that array large, and is sorted instead.
+    """
+    values = np.concatenate(parts)
+    top = max(int(part[-1]) for part in parts)
+    if top < 8 * len(values) + (1 << 20):
+        return np.bincount(values)
+    return np.unique(values, return_counts=True)[1]
+
