@@ -366,10 +366,17 @@ class Dialect:
     def fetch_bitmaps(self, conn: Connection, ids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
         """``(id, serialized bitmap)`` of rollup rows ``ids``, in the current transaction."""
         for table, part in _by_table(ids):
-            for start in range(0, len(part), _ID_CHUNK):
-                chunk = part[start : start + _ID_CHUNK]
-                rows = conn.execute(select(table.c.id, table.c.users).where(table.c.id.in_(chunk)))
-                yield from ((row_id, blob) for row_id, blob in rows)
+            yield from self.fetch_blobs(conn, table, "users", part)
+
+    def fetch_blobs(
+        self, conn: Connection, table: Table, column: str, ids: Sequence[int]
+    ) -> Iterator[tuple[int, bytes]]:
+        """``(id, bytes)`` of the binary ``column`` of rows ``ids`` of ``table`` (any order;
+        NULLs as None), in the current transaction."""
+        for start in range(0, len(ids), _ID_CHUNK):
+            chunk = ids[start : start + _ID_CHUNK]
+            rows = conn.execute(select(table.c.id, table.c[column]).where(table.c.id.in_(chunk)))
+            yield from ((row_id, blob) for row_id, blob in rows)
 
     @contextlib.contextmanager
     def migration_lock(self, conn: Connection) -> Iterator[None]:  # noqa: ARG002
@@ -614,17 +621,19 @@ class PostgresDialect(Dialect):
                     conn.execute(text("SELECT pg_advisory_unlock(:space, :k)"), params)
                     conn.commit()
 
-    def fetch_bitmaps(self, conn: Connection, ids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
+    def fetch_blobs(
+        self, conn: Connection, table: Table, column: str, ids: Sequence[int]
+    ) -> Iterator[tuple[int, bytes]]:
         # Binary protocol: bytea in text mode travels hex-encoded, twice the bytes and a slow
-        # decode (7 ms instead of 2 ms for a month of daily bitmaps at 10M events).
+        # decode (7 ms instead of 2 ms for a month of daily bitmaps at 10M events; 33 ms
+        # instead of 125 ms for a month of one number's multisets).
         if not ids:
             return
         raw = conn.connection.driver_connection
         assert raw is not None
         with raw.cursor(binary=True) as cur:
-            for table, part in _by_table(ids):
-                cur.execute(f"SELECT id, users FROM {table.name} WHERE id = ANY(%s)", (part,))
-                yield from cur.fetchall()
+            cur.execute(f'SELECT id, "{column}" FROM {table.name} WHERE id = ANY(%s)', (list(ids),))
+            yield from cur.fetchall()
 
     @contextlib.contextmanager
     def migration_lock(self, conn: Connection) -> Iterator[None]:
@@ -645,6 +654,13 @@ def dialect_for_url(url: str) -> Dialect:
         f"unsupported database URL {url.split(':', 1)[0]!r}: use sqlite or postgresql"
     )
 
+
+def dialect_of(conn: Connection) -> Dialect:
+    """The dialect of an open connection."""
+    return _BY_NAME[conn.dialect.name]
+
+
+_BY_NAME: dict[str, Dialect] = {"sqlite": Dialect(), "postgresql": PostgresDialect()}
 
 _DBAPI_MODULES = frozenset({"psycopg", "sqlite3", "_sqlite3"})
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, Table, delete, func, insert, select
 
-from ._dialect import any_of, delete_and_read
+from ._dialect import any_of, delete_and_read, dialect_of
 from ._multiset import EXACT_INT, Multiset
 from ._properties import Tracked
 from ._tables import PERSON_EVENTS, events, number_rollups
@@ -253,10 +253,8 @@ def number_summaries(
         missing = [row_id for row_id in wanted if row_id not in blobs]
         if missing:
             key_of = {row.id: (row.day, row.event) for row in rows}
-            stmt = select(number_rollups.c.id, number_rollups.c["values"])
-            for row_id, blob in conn.execute(
-                stmt.where(any_of(conn, number_rollups.c.id, missing))
-            ):
+            dialect = dialect_of(conn)
+            for row_id, blob in dialect.fetch_blobs(conn, number_rollups, "values", missing):
                 blobs[row_id] = bytes(blob)
                 cache.put(row_id, blobs[row_id], len(blob), key_of[row_id])
         if len(blobs) < len(wanted):

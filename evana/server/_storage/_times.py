@@ -37,7 +37,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from ._dialect import any_of, delete_and_read
+from ._dialect import any_of, delete_and_read, dialect_of
 from ._tables import ALL_EVENTS, PERSON_EVENTS, event_times, events, rollups, users
 
 if TYPE_CHECKING:
@@ -275,11 +275,10 @@ def _load(
         found = cache.get_many(row_id for row_id, _ in rows)
     key_of = dict(rows)
     missing = [row_id for row_id, _ in rows if row_id not in found]
+    dialect = dialect_of(conn)
     for i in range(0, len(missing), 1000):
-        stmt = select(event_times.c.id, event_times.c.times).where(
-            any_of(conn, event_times.c.id, missing[i : i + 1000])
-        )
-        for row_id, blob in conn.execute(stmt):
+        chunk = missing[i : i + 1000]
+        for row_id, blob in dialect.fetch_blobs(conn, event_times, "times", chunk):
             records = _records(bytes(blob))
             found[row_id] = records
             if cache is not None:
