@@ -59,26 +59,26 @@ def _merge_chunk(db: Database, keys: Sequence[Key], table: Table) -> int:
         if not locked:
             return 0
         # A statement of its own, after the locks: it sees the rows of whoever held them before.
-        stmt = select(table.c.id, table.c.day, table.c.event, table.c.events, table.c.users).where(
+        stmt = select(table.c.id, table.c.day, table.c.event, table.c.events).where(
             any_of(conn, table.c.day, {day for day, _ in locked}),
             any_of(conn, table.c.event, {name for _, name in locked}),
         )
         wanted = set(locked)
-        rows: dict[Key, list[tuple[int, int, bytes]]] = {}
+        rows: dict[Key, list[tuple[int, int]]] = {}
         for row in conn.execute(stmt):
             if (row.day, row.event) in wanted:
-                rows.setdefault((row.day, row.event), []).append((row.id, row.events, row.users))
-        merged: list[RollupRow] = []
-        gone: list[int] = []
-        for (day, name), parts in sorted(rows.items()):
-            if len(parts) < 2:
-                continue
-            users = BitMap.union(*(BitMap.deserialize(p[2]) for p in parts))
-            users.run_optimize()
-            gone.extend(p[0] for p in parts)
-            merged.append((day, name, sum(p[1] for p in parts), users.serialize()))
-        if not merged:
+                rows.setdefault((row.day, row.event), []).append((row.id, row.events))
+        rows = {key: parts for key, parts in rows.items() if len(parts) > 1}
+        gone = [row_id for parts in rows.values() for row_id, _ in parts]
+        if not gone:
             return 0
+        # The bitmaps by id, in the binary protocol (bytea in text travels hex-encoded).
+        blobs = dict(db.dialect.fetch_blobs(conn, table, "users", gone))
+        merged: list[RollupRow] = []
+        for (day, name), parts in sorted(rows.items()):
+            users = BitMap.union(*(BitMap.deserialize(blobs[row_id]) for row_id, _ in parts))
+            users.run_optimize()
+            merged.append((day, name, sum(events for _, events in parts), users.serialize()))
         conn.execute(delete(table).where(any_of(conn, table.c.id, gone)))
         db.dialect.append_rollups(conn, merged, table)
         return len(merged)

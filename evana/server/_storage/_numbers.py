@@ -277,8 +277,11 @@ def merge_keys(conn: Connection, keys: Sequence[tuple[dt.date, str]]) -> int:
     if not gone:
         return 0
     merged: dict[tuple[dt.date, str], Summary] = {}
-    for row in conn.execute(select(number_rollups).where(any_of(conn, number_rollups.c.id, gone))):
-        merged.setdefault((row.day, row.event), Summary()).merge(summary_of(row))
+    columns = [c for c in number_rollups.c if c.name != "values"]
+    blobs = dict(dialect_of(conn).fetch_blobs(conn, number_rollups, "values", gone))
+    for row in conn.execute(select(*columns).where(any_of(conn, number_rollups.c.id, gone))):
+        summary = summary_of(row, blobs[row.id])
+        merged.setdefault((row.day, row.event), Summary()).merge(summary)
     conn.execute(delete(number_rollups).where(any_of(conn, number_rollups.c.id, gone)))
     append_summaries(conn, merged)
     return len(merged)

@@ -151,13 +151,7 @@ def merge_times(conn: Connection, keys: Sequence[Key]) -> int:
     if not merged:
         return 0
     gone = [row_id for ids in merged.values() for row_id in ids]
-    blobs = dict(
-        conn.execute(
-            select(event_times.c.id, event_times.c.times).where(
-                any_of(conn, event_times.c.id, gone)
-            )
-        ).all()
-    )
+    blobs = dict(dialect_of(conn).fetch_blobs(conn, event_times, "times", gone))
     conn.execute(delete(event_times).where(any_of(conn, event_times.c.id, gone)))
     conn.execute(
         insert(event_times),
