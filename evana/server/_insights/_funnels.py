@@ -51,9 +51,17 @@ def person_sequences(query: FunnelQuery, frame: Frame) -> Iterator[list[tuple[in
 
 def _tagged(query: FunnelQuery, frame: Frame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The events that match some step: person numbers, µs timestamps and step masks."""
-    masks = np.zeros(len(frame), dtype=np.int64)
-    for k, step in enumerate(query.steps):
-        masks |= frame.select(step.event, step.where).astype(np.int64) << k
+    if any(step.where for step in query.steps):
+        masks = np.zeros(len(frame), dtype=np.int64)
+        for k, step in enumerate(query.steps):
+            masks |= frame.select(step.event, step.where).astype(np.int64) << k
+    else:
+        # Steps by name alone: each event name's mask, looked up by its code in one pass.
+        by_code = np.zeros(len(frame.rows.names), dtype=np.int64)
+        for k, step in enumerate(query.steps):
+            if (code := frame.rows.code_of(step.event)) >= 0:
+                by_code[code] |= 1 << k
+        masks = by_code[frame.rows.codes]
     keep = np.flatnonzero(masks)
     return frame.pids[keep], frame.rows.micros[keep], masks[keep]
 
