@@ -86,8 +86,10 @@ def existing_database(url: str, hint: str = "") -> Database:
 
 @db_app.command("upgrade")
 def upgrade(database_url: DatabaseUrl = None) -> None:
-    """Apply every migration not yet applied (safe to run concurrently and repeatedly), build
-    the event times funnels read for events stored before them, then keep rollups of exactly
+    """Apply the migrations and build what new tables need for the events already stored.
+
+    Applies every migration not yet applied (safe to run concurrently and repeatedly), builds
+    the event times funnels read for events stored before them, then keeps rollups of exactly
     the properties EVANA_INSIGHT_PROPERTIES and EVANA_INSIGHT_NUMBERS name: those added are
     built for the events already stored, one day at a time (both builds are resumable: run it
     again to go on; the API and workers may keep running), those removed are dropped.
@@ -178,8 +180,9 @@ def partition(
     ] = 2,
     database_url: DatabaseUrl = None,
 ) -> None:
-    """PostgreSQL: partition the events table by month (by the time in each UUIDv7 event id),
-    copying its rows once; on an already partitioned table, only make the next months'
+    """PostgreSQL: split the events table into one partition per month.
+
+    Months are those of the time in each UUIDv7 event id; the first run copies every row once; on an already partitioned table, only make the next months'
     partitions (workers also do that on their own). Stop the workers for the first run.
 
     Example: evana db partition
@@ -207,8 +210,9 @@ def drop_months_command(
     before: Annotated[str, typer.Option(help="drop the months before this one (YYYY-MM)")],
     database_url: DatabaseUrl = None,
 ) -> None:
-    """PostgreSQL, partitioned events: drop the raw events of every month before --before,
-    whole (no per-event cost). Reports keep their counts; the months' ids stay known, so an
+    """PostgreSQL: drop whole months of raw events (once `evana db partition` ran).
+
+    Drops the raw events of every month before --before, whole (no per-event cost). Reports keep their counts; the months' ids stay known, so an
     event of a dropped month sent again is still a duplicate.
 
     Example: evana db drop-months --before 2026-01
