@@ -182,7 +182,8 @@ def partition(
 ) -> None:
     """PostgreSQL: split the events table into one partition per month.
 
-    Months are those of the time in each UUIDv7 event id; the first run copies every row once; on an already partitioned table, only make the next months'
+    Months are those of the time in each UUIDv7 event id; the first run copies every row
+    once; on an already partitioned table, only make the next months'
     partitions (workers also do that on their own). Stop the workers for the first run.
 
     Example: evana db partition
@@ -212,7 +213,8 @@ def drop_months_command(
 ) -> None:
     """PostgreSQL: drop whole months of raw events (once `evana db partition` ran).
 
-    Drops the raw events of every month before --before, whole (no per-event cost). Reports keep their counts; the months' ids stay known, so an
+    Drops the raw events of every month before --before, whole (no per-event cost).
+    Reports keep their counts; the months' ids stay known, so an
     event of a dropped month sent again is still a duplicate.
 
     Example: evana db drop-months --before 2026-01

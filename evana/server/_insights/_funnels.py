@@ -62,6 +62,8 @@ def _tagged(query: FunnelQuery, frame: Frame) -> tuple[np.ndarray, np.ndarray, n
             if (code := frame.rows.code_of(step.event)) >= 0:
                 by_code[code] |= 1 << k
         masks = by_code[frame.rows.codes]
+        if by_code.all():  # every row is some step's (event times read only the steps')
+            return frame.pids, frame.rows.micros, masks
     keep = np.flatnonzero(masks)
     return frame.pids[keep], frame.rows.micros[keep], masks[keep]
 

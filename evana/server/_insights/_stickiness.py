@@ -59,4 +59,3 @@ def _days_per_person(parts: list[np.ndarray]) -> np.ndarray:
     if top < 8 * len(values) + (1 << 20):
         return np.bincount(values)
     return np.unique(values, return_counts=True)[1]
-
