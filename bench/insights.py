@@ -469,6 +469,11 @@ def storage(url: str, events: int) -> dict[str, Any]:
                     tables[name] = conn.execute(
                         text("SELECT pg_total_relation_size(CAST(:t AS regclass))"), {"t": name}
                     ).scalar_one()
+            # What the event times hold, apart from the space compaction's rewrites leave in
+            # the table's files (reused by later rows, not given back to the disk).
+            live = conn.execute(
+                text("SELECT coalesce(sum(length(times)), 0) FROM event_times")
+            ).scalar_one()
     finally:
         db.dispose()
     millions = events / 1e6
@@ -484,6 +489,8 @@ def storage(url: str, events: int) -> dict[str, Any]:
         "events_index_mib_per_million": per_million(indexes),
         **{f"{name}_bytes": tables[name] for name in _ROLLUP_TABLES},
         **{f"{name}_mib_per_million": per_million(tables[name]) for name in _ROLLUP_TABLES},
+        "event_times_live_bytes": live,
+        "event_times_live_mib_per_million": per_million(live),
     }
 
 
@@ -633,6 +640,11 @@ def main() -> None:
     for label, url in modes:
         rows += run_mode(label, url, con, todo, args.repeat, workdir)
     _print(rows, len(data), args.repeat, sizes, sum(n for (n,) in duck_bytes))
+    for mode, size in sizes.items():
+        print(
+            f"{mode}: event times hold {size['event_times_live_mib_per_million']:.1f} MiB per"
+            f" million events ({size['event_times_mib_per_million']:.1f} MiB with free space)"
+        )
     path = write_json(
         "insights",
         {
