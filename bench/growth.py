@@ -8,7 +8,8 @@ are not active in the last 90 days — and times them all again at each size. Th
 the same 30 days throughout, so their answers must stay identical (the program exits non-zero
 otherwise), and any slowdown is what the extra history costs. The ingest rate is measured
 while each stage loads (through evana's storage layer, properties tracked, as the insights
-benchmark loads), and at each size end to end: ``--ingest-events`` new events (on days after
+benchmark loads, by ``--loaders`` processes side by side: events over the stage's wall-clock
+time, data generation included), and at each size end to end: ``--ingest-events`` new events (on days after
 the last, so no report changes) sent over HTTP to ``evana serve``, through NATS JetStream to
 ``evana worker`` processes, timed until the reports count them all. Before history is added
 the starting database is copied (``--base-copy``); at the end the copy and the grown database
@@ -24,10 +25,13 @@ size is compared with the first by the same code on the same quiet machine.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import dataclasses
 import datetime as dt
+import multiprocessing
 import os
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -164,31 +168,45 @@ def copy_database(source: str, target: str) -> str:
     return f"{PG_SERVER}/{target}"
 
 
-def grow(
-    url: str, events: int, first_chunk: int, first_day: dt.date, per_day: int
-) -> tuple[float, int]:
-    """Store ``events`` more events of older history (whole chunks); return (events per
-    second, chunks used)."""
+def _load_chunk(job: tuple[str, int, dt.date, int]) -> tuple[int, int, str, float]:
+    """Store chunk ``job[1]`` of older history in ``job[0]``; return (chunk, events, its
+    days, seconds writing)."""
+    url, chunk, first_day, per_day = job
     db = Database(url)
-    store = EventStore(db)
-    stored = 0
-    seconds = 0.0
-    chunk = first_chunk
     try:
-        while stored < events:
-            data = _older(chunk, first_day, per_day)
-            took = write_all(store, data, properties(data, seed=2000 + chunk))
-            seconds += took
-            stored += len(data)
-            print(
-                f"  chunk {chunk}: {len(data):,} events, {data.first_day} to {data.last_day},"
-                f" {len(data) / took:,.0f} events/s",
-                flush=True,
-            )
-            chunk += 1
+        data = _older(chunk, first_day, per_day)
+        took = write_all(EventStore(db), data, properties(data, seed=2000 + chunk))
     finally:
         db.dispose()
-    return stored / seconds, chunk
+    return chunk, len(data), f"{data.first_day} to {data.last_day}", took
+
+
+def grow(
+    url: str,
+    events: int,
+    first_chunk: int,
+    first_day: dt.date,
+    per_day: int,
+    loaders: int = 1,
+) -> tuple[float, int]:
+    """Store ``events`` more events of older history (whole chunks), ``loaders`` processes
+    at a time (chunks share no user and no day, so they load side by side); return (events
+    per second of the whole stage, data generation included, and the next chunk)."""
+    count = -(-events // (per_day * CHUNK_DAYS))
+    jobs = [(url, chunk, first_day, per_day) for chunk in range(first_chunk, first_chunk + count)]
+    stored = 0
+    start = time.perf_counter()
+    with concurrent.futures.ProcessPoolExecutor(
+        loaders, mp_context=multiprocessing.get_context("spawn")
+    ) as pool:
+        for chunk, size, span, took in pool.map(_load_chunk, jobs):
+            stored += size
+            print(
+                f"  chunk {chunk}: {size:,} events, {span}, {size / took:,.0f} events/s"
+                " in its loader",
+                flush=True,
+            )
+    return stored / (time.perf_counter() - start), first_chunk + count
 
 
 def _count(url: str) -> int:
@@ -222,6 +240,9 @@ def main() -> None:
         help="events sent end to end at each size (0: none)",
     )
     parser.add_argument("--workers", type=int, default=2, help="evana worker processes")
+    parser.add_argument(
+        "--loaders", type=int, default=2, help="processes storing older history side by side"
+    )
     parser.add_argument(
         "--nats-url", default=os.environ.get("EVANA_BENCH_NATS", "nats://127.0.0.1:4222")
     )
@@ -280,7 +301,7 @@ def main() -> None:
     record(None)
     chunk = 0
     for added in (int(n) for n in args.stages.split(",")):
-        rate, chunk = grow(url, added, chunk, base.first_day, per_day)
+        rate, chunk = grow(url, added, chunk, base.first_day, per_day, args.loaders)
         record(rate)
     names = [r["name"] for r in stages[0]["rows"]]
     print_table(
@@ -296,7 +317,10 @@ def main() -> None:
         ],
     )
     rates = [f"{s['ingest_events_per_second'] or 0:,.0f}" for s in stages[1:]]
-    print("ingest while growing (events/s, storage layer):", ", ".join(rates))
+    print(
+        f"ingest while growing (events/s, storage layer, {args.loaders} loaders):",
+        ", ".join(rates),
+    )
     if args.base_copy and len(stages) > 1:
         compare_in_one_run(url, args, base, workdir, stages, same_run)
         record_final = stages.pop()  # write the JSON once more with the comparison in it

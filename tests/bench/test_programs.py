@@ -219,7 +219,7 @@ def test_growth_small(tmp_path: Path, services: Services) -> None:
         data = run(
             "bench.growth",
             tmp_path / "g.json",
-            *("--base-events", "20000", "--base-users", "1000", "--stages", "9990"),
+            *("--base-events", "20000", "--base-users", "1000", "--stages", "19980"),
             *("--repeat", "2", "--ingest-events", "3000", "--workers", "1"),
             *("--base-copy", copy),
             services=services,
@@ -228,8 +228,9 @@ def test_growth_small(tmp_path: Path, services: Services) -> None:
         admin = services.env["EVANA_BENCH_PG"].replace("+psycopg", "") + "/postgres"
         with psycopg.connect(admin, autocommit=True) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{copy}" WITH (FORCE)')
-    # One 45-day chunk added, and the end-to-end events (days of their own) at the first size.
-    assert [s["events"] for s in data["stages"]] == [20000, 20000 + 3000 + 9990]
+    # Two 45-day chunks added by two loaders side by side, and the end-to-end events (days of
+    # their own) at the first size.
+    assert [s["events"] for s in data["stages"]] == [20000, 20000 + 3000 + 19980]
     assert data["stages"][1]["ingest_events_per_second"] > 0
     assert all(s["end_to_end"]["exact"] for s in data["stages"])
     rows = [row for stage in data["results"] for row in stage["rows"]]
@@ -237,7 +238,7 @@ def test_growth_small(tmp_path: Path, services: Services) -> None:
     assert all(row["identical_to_first"] for row in rows)
     # The copy of the first size and the grown one, again in one run, with the same answers.
     same = data["same_run"]
-    assert same["events"] == [20000, 20000 + 3000 + 9990 + 3000]
+    assert same["events"] == [20000, 20000 + 3000 + 19980 + 3000]
     assert len(same["rows"]) == 16
     assert all(row["identical"] for row in same["rows"])
     assert [run["exact"] for run in same["end_to_end"]] == [True, True]
