@@ -101,35 +101,33 @@ def measure(url: str, base: EventSet, repeat: int, workdir: Path) -> list[dict[s
     return rows
 
 
+def _days_ending(events: int, days: int, end: dt.date, first_user: int, seed: int) -> EventSet:
+    """``events`` events over ``days`` days ending on ``end``, by users of their own numbered
+    from ``first_user``."""
+    data = generate(events, max(events // 25, 100), days, seed=seed)
+    offset = (end - data.last_day).days
+    return dataclasses.replace(
+        data,
+        micros=data.micros + offset * DAY_MICROS,
+        user=data.user + np.int32(first_user),
+        first_day=data.first_day + dt.timedelta(days=offset),
+        last_day=end,
+    )
+
+
 def _older(chunk: int, first_day: dt.date, per_day: int) -> EventSet:
     """Chunk ``chunk`` of older history: CHUNK_DAYS days of ``per_day`` events ending the day
     before ``first_day`` minus ``chunk`` chunks, by users numbered from 10M + chunk * 1M."""
-    events = per_day * CHUNK_DAYS
-    data = generate(events, max(events // 25, 100), CHUNK_DAYS, seed=1000 + chunk)
     end = first_day - dt.timedelta(days=1 + chunk * CHUNK_DAYS)
-    shift = (data.last_day - end).days * DAY_MICROS
-    return dataclasses.replace(
-        data,
-        micros=data.micros - shift,
-        user=data.user + np.int32(10_000_000 + chunk * 1_000_000),
-        first_day=data.first_day - dt.timedelta(days=(data.last_day - end).days),
-        last_day=end,
-    )
+    users = 10_000_000 + chunk * 1_000_000
+    return _days_ending(per_day * CHUNK_DAYS, CHUNK_DAYS, end, users, 1000 + chunk)
 
 
 def _newer(stage: int, events: int, last_day: dt.date) -> EventSet:
     """Events for the end-to-end ingest at ``stage``: 5 days of their own after ``last_day``
     (5 more days per stage), by users numbered from 50M + stage * 1M."""
-    data = generate(events, max(events // 25, 100), 5, seed=3000 + stage)
     end = last_day + dt.timedelta(days=5 * (stage + 1))
-    shift = (end - data.last_day).days * DAY_MICROS
-    return dataclasses.replace(
-        data,
-        micros=data.micros + shift,
-        user=data.user + np.int32(50_000_000 + stage * 1_000_000),
-        first_day=data.first_day + dt.timedelta(days=(end - data.last_day).days),
-        last_day=end,
-    )
+    return _days_ending(events, 5, end, 50_000_000 + stage * 1_000_000, 3000 + stage)
 
 
 def end_to_end(
@@ -284,6 +282,9 @@ def main() -> None:
         for row, then in zip(rows, first, strict=True):
             row["identical_to_first"] = row["answer"] == then["answer"]
             row["ratio_to_first"] = row["ms"] / then["ms"]
+        save()
+
+    def save() -> None:
         summary = [{k: v for k, v in s.items() if k != "rows"} for s in stages]
         results = [
             {
@@ -323,24 +324,7 @@ def main() -> None:
     )
     if args.base_copy and len(stages) > 1:
         compare_in_one_run(url, args, base, workdir, stages, same_run)
-        record_final = stages.pop()  # write the JSON once more with the comparison in it
-        stages.append(record_final)
-        write_json(
-            "growth",
-            {
-                "per_day": per_day,
-                "stages": [{k: v for k, v in s.items() if k != "rows"} for s in stages],
-                "results": [
-                    {
-                        "events": s["events"],
-                        "rows": [{k: v for k, v in r.items() if k != "answer"} for r in s["rows"]],
-                    }
-                    for s in stages
-                ],
-                "same_run": same_run,
-            },
-            args.json,
-        )
+        save()  # once more, with the comparison in it
     if not all(r["identical_to_first"] for s in stages for r in s["rows"]):
         raise SystemExit("an answer changed as history grew")
 

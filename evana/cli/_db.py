@@ -213,7 +213,7 @@ def drop_months_command(
 ) -> None:
     """PostgreSQL: drop whole months of raw events (once `evana db partition` ran).
 
-    Drops the raw events of every month before --before, whole (no per-event cost).
+    Drops the raw events of every month before --before, whole (a truncate, not a delete per row).
     Reports keep their counts; the months' ids stay known, so an
     event of a dropped month sent again is still a duplicate.
 

@@ -22,7 +22,7 @@ from pyroaring import BitMap
 from sqlalchemy import Connection, Table, delete, func, or_, select, tuple_
 
 from ._database import Database
-from ._dialect import any_of
+from ._dialect import any_of, rows_of_keys
 from ._numbers import merge_keys
 from ._partitions import keep_months_ahead
 from ._rollups import RollupRow
@@ -59,15 +59,9 @@ def _merge_chunk(db: Database, keys: Sequence[Key], table: Table) -> int:
         if not locked:
             return 0
         # A statement of its own, after the locks: it sees the rows of whoever held them before.
-        stmt = select(table.c.id, table.c.day, table.c.event, table.c.events).where(
-            any_of(conn, table.c.day, {day for day, _ in locked}),
-            any_of(conn, table.c.event, {name for _, name in locked}),
-        )
-        wanted = set(locked)
         rows: dict[Key, list[tuple[int, int]]] = {}
-        for row in conn.execute(stmt):
-            if (row.day, row.event) in wanted:
-                rows.setdefault((row.day, row.event), []).append((row.id, row.events))
+        for key, (row_id, events) in rows_of_keys(conn, table, locked, table.c.id, table.c.events):
+            rows.setdefault(key, []).append((row_id, events))
         rows = {key: parts for key, parts in rows.items() if len(parts) > 1}
         gone = [row_id for parts in rows.values() for row_id, _ in parts]
         if not gone:

@@ -163,6 +163,21 @@ def any_of(conn: Connection, column: ColumnElement[Any], values: Iterable[Any]) 
     return column.in_(chosen)
 
 
+def rows_of_keys(
+    conn: Connection, table: Table, keys: Iterable[Key], *columns: ColumnElement[Any]
+) -> Iterator[tuple[Key, tuple[Any, ...]]]:
+    """The rows of rollup-like ``table`` (``day``, ``event`` columns) of the (day, event)
+    ``keys``: each row's key and its ``columns``."""
+    wanted = set(keys)
+    stmt = select(table.c.day, table.c.event, *columns).where(
+        any_of(conn, table.c.day, {day for day, _ in wanted}),
+        any_of(conn, table.c.event, {name for _, name in wanted}),
+    )
+    for day, name, *values in conn.execute(stmt):
+        if (day, name) in wanted:
+            yield (day, name), tuple(values)
+
+
 def delete_and_read(
     conn: Connection,
     gone: Delete,

@@ -7,13 +7,13 @@ make) begins with the milliseconds at which the event was tracked. Each month of
 gets its partition, ``events_YYYY_MM``; ids with no time in them (derived from an event's
 content, or UUIDv4) fall, almost all, in the default partition ``events_other``.
 
-A month is *dropped* by truncating its partition — no per-event cost — and adding the check
-``<name>_dropped`` that refuses every UUIDv7 from then on, so its range keeps saying "these ids
-were stored": a writer that meets the check drops those events as duplicates
-(:func:`refuse_dropped`) instead of counting them again. Rows of other versions that happened to
-fall in the month's range (one random id in ~100,000 per month of range) are kept, as
-``events_other``'s are. The partitions are made ahead of time by the compactor (or
-``evana db partition``); one made late takes its range's rows out of ``events_other``.
+A month is *dropped* by truncating its partition — no row is deleted one by one — and adding
+the check ``<name>_dropped`` that refuses every UUIDv7 from then on, so its range keeps
+saying "these ids were stored": a writer that meets the check drops those events as
+duplicates (:func:`refuse_dropped`) instead of counting them again. Rows of other versions
+that happened to fall in the month's range (one random id in ~100,000 per month of range)
+are kept, as ``events_other``'s are. The partitions are made ahead of time by the compactor
+(or ``evana db partition``); one made late takes its range's rows out of ``events_other``.
 """
 
 from __future__ import annotations
@@ -92,7 +92,12 @@ class Month:
 
     @property
     def bounds(self) -> tuple[uuid.UUID, uuid.UUID]:
-        return uuid7_floor(self.first), uuid7_floor(_next(self.first))
+        return _bounds(self.first)
+
+
+def _bounds(first: dt.date) -> tuple[uuid.UUID, uuid.UUID]:
+    """The ids of the month from ``first``: [low, high)."""
+    return uuid7_floor(first), uuid7_floor(_next(first))
 
 
 def is_partitioned(conn: Connection) -> bool:
@@ -154,7 +159,7 @@ def _convert(conn: Connection) -> None:
 
 
 def _create(first: dt.date) -> str:
-    low, high = Month(_name(first), first, False).bounds
+    low, high = _bounds(first)
     return (
         f"CREATE TABLE {_name(first)} PARTITION OF events FOR VALUES FROM ('{low}') TO ('{high}')"
     )
@@ -164,7 +169,7 @@ def _add(conn: Connection, first: dt.date) -> None:
     """Add the partition of the month from ``first``, moving its range's rows out of the
     default partition (there when no partition was ready: a clock ahead, a late upkeep)."""
     name = _name(first)
-    low, high = Month(name, first, False).bounds
+    low, high = _bounds(first)
     conn.execute(text(f"CREATE TABLE {name} (LIKE events INCLUDING DEFAULTS)"))
     conn.execute(
         text(
@@ -236,19 +241,29 @@ def drop_months(db: Database, before: dt.date) -> list[tuple[Month, int]]:
             if month.dropped or _next(month.first) > before:
                 continue
             name = month.name
-            held = int(conn.execute(text(f"SELECT count(*) FROM {name}")).scalar_one())
-            conn.execute(
+            # One read of the month's ids (its primary key's index can answer it alone): how
+            # many, and the few of other versions, whose rows are kept.
+            held, kept = conn.execute(
                 text(
-                    f"CREATE TEMP TABLE evana_kept ON COMMIT DROP AS"
-                    f" SELECT * FROM {name} WHERE {_VERSION} <> '7'"
+                    f"SELECT count(*), array_agg(event_id) FILTER (WHERE {_VERSION} <> '7')"
+                    f" FROM {name}"
                 )
-            )
+            ).one()
+            if kept:
+                conn.execute(
+                    text(
+                        f"CREATE TEMP TABLE evana_kept ON COMMIT DROP AS"
+                        f" SELECT * FROM {name} WHERE event_id = ANY(:kept)"
+                    ),
+                    {"kept": kept},
+                )
             conn.execute(text(f"TRUNCATE {name}"))
             conn.execute(
                 text(f"ALTER TABLE {name} ADD CONSTRAINT {name}_dropped CHECK ({_VERSION} <> '7')")
             )
-            conn.execute(text(f"INSERT INTO {name} SELECT * FROM evana_kept"))
-            conn.execute(text("DROP TABLE evana_kept"))
+            if kept:
+                conn.execute(text(f"INSERT INTO {name} SELECT * FROM evana_kept"))
+                conn.execute(text("DROP TABLE evana_kept"))
             out.append((Month(name, month.first, True), held))
     for month, held in out:
         log.info("msg=month_dropped partition=%s events=%d", month.name, held)

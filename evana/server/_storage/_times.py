@@ -37,7 +37,7 @@ from sqlalchemy import (
     union_all,
 )
 
-from ._dialect import any_of, delete_and_read, dialect_of
+from ._dialect import any_of, delete_and_read, dialect_of, rows_of_keys
 from ._tables import ALL_EVENTS, PERSON_EVENTS, event_times, events, rollups, users
 
 if TYPE_CHECKING:
@@ -130,15 +130,10 @@ def small_rows(
 ) -> dict[Key, list[int]]:
     """Of each of ``keys`` that has several rows of ``table`` whose ``size`` is under
     :data:`MERGE_BELOW`, the ids of those rows (what a merge of the key takes)."""
-    wanted = set(keys)
-    stmt = select(table.c.id, table.c.day, table.c.event, size).where(
-        any_of(conn, table.c.day, {day for day, _ in wanted}),
-        any_of(conn, table.c.event, {name for _, name in wanted}),
-    )
     small: dict[Key, list[int]] = {}
-    for row_id, day, name, found in conn.execute(stmt):
-        if (day, name) in wanted and found < MERGE_BELOW:
-            small.setdefault((day, name), []).append(row_id)
+    for key, (row_id, found) in rows_of_keys(conn, table, keys, table.c.id, size):
+        if found < MERGE_BELOW:
+            small.setdefault(key, []).append(row_id)
     return {key: ids for key, ids in sorted(small.items()) if len(ids) > 1}
 
 
@@ -269,14 +264,11 @@ def _load(
         found = cache.get_many(row_id for row_id, _ in rows)
     key_of = dict(rows)
     missing = [row_id for row_id, _ in rows if row_id not in found]
-    dialect = dialect_of(conn)
-    for i in range(0, len(missing), 1000):
-        chunk = missing[i : i + 1000]
-        for row_id, blob in dialect.fetch_blobs(conn, event_times, "times", chunk):
-            records = _records(bytes(blob))
-            found[row_id] = records
-            if cache is not None:
-                cache.put(row_id, records, records.nbytes, key_of[row_id])
+    for row_id, blob in dialect_of(conn).fetch_blobs(conn, event_times, "times", missing):
+        records = _records(bytes(blob))
+        found[row_id] = records
+        if cache is not None:
+            cache.put(row_id, records, records.nbytes, key_of[row_id])
     return found if len(found) == len(rows) else None
 
 
