@@ -166,14 +166,14 @@ def copy_database(source: str, target: str) -> str:
     return f"{PG_SERVER}/{target}"
 
 
-def _load_chunk(job: tuple[str, int, dt.date, int]) -> tuple[int, int, str, float]:
-    """Store chunk ``job[1]`` of older history in ``job[0]``; return (chunk, events, its
-    days, seconds writing)."""
-    url, chunk, first_day, per_day = job
+def _load_chunk(job: tuple[str, int, dt.date, int, int]) -> tuple[int, int, str, float]:
+    """Store chunk ``job[1]`` of older history in ``job[0]``, ``job[4]`` events a write;
+    return (chunk, events, its days, seconds writing)."""
+    url, chunk, first_day, per_day, size = job
     db = Database(url)
     try:
         data = _older(chunk, first_day, per_day)
-        took = write_all(EventStore(db), data, properties(data, seed=2000 + chunk))
+        took = write_all(EventStore(db), data, properties(data, seed=2000 + chunk), size)
     finally:
         db.dispose()
     return chunk, len(data), f"{data.first_day} to {data.last_day}", took
@@ -186,21 +186,25 @@ def grow(
     first_day: dt.date,
     per_day: int,
     loaders: int = 1,
+    size: int = 100_000,
 ) -> tuple[float, int]:
     """Store ``events`` more events of older history (whole chunks), ``loaders`` processes
     at a time (chunks share no user and no day, so they load side by side); return (events
-    per second of the whole stage, data generation included, and the next chunk)."""
+    per second of the whole stage, data generation included, and the next chunk); ``size``
+    events a write."""
     count = -(-events // (per_day * CHUNK_DAYS))
-    jobs = [(url, chunk, first_day, per_day) for chunk in range(first_chunk, first_chunk + count)]
+    jobs = [
+        (url, chunk, first_day, per_day, size) for chunk in range(first_chunk, first_chunk + count)
+    ]
     stored = 0
     start = time.perf_counter()
     with concurrent.futures.ProcessPoolExecutor(
         loaders, mp_context=multiprocessing.get_context("spawn")
     ) as pool:
-        for chunk, size, span, took in pool.map(_load_chunk, jobs):
-            stored += size
+        for chunk, written, span, took in pool.map(_load_chunk, jobs):
+            stored += written
             print(
-                f"  chunk {chunk}: {size:,} events, {span}, {size / took:,.0f} events/s"
+                f"  chunk {chunk}: {written:,} events, {span}, {written / took:,.0f} events/s"
                 " in its loader",
                 flush=True,
             )
@@ -248,6 +252,9 @@ def main() -> None:
         "--base-copy",
         default="evana_bench_growth_base",
         help="copy of the starting database, measured beside the largest at the end ('': none)",
+    )
+    parser.add_argument(
+        "--chunk", type=int, default=100_000, help="events per write of the storage layer's load"
     )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
@@ -302,7 +309,7 @@ def main() -> None:
     record(None)
     chunk = 0
     for added in (int(n) for n in args.stages.split(",")):
-        rate, chunk = grow(url, added, chunk, base.first_day, per_day, args.loaders)
+        rate, chunk = grow(url, added, chunk, base.first_day, per_day, args.loaders, args.chunk)
         record(rate)
     names = [r["name"] for r in stages[0]["rows"]]
     print_table(

@@ -608,6 +608,9 @@ def main() -> None:
     parser.add_argument(
         "--skip-sqlite", action="store_true", help="do not measure embedded SQLite mode"
     )
+    parser.add_argument(
+        "--chunk", type=int, default=100_000, help="events per write of the storage layer's load"
+    )
     parser.add_argument("--json", type=Path, default=None, help="where to write the figures")
     args = parser.parse_args()
 
@@ -623,11 +626,11 @@ def main() -> None:
     pg_url = f"{PG_SERVER}/{args.database}"
     if not (args.reuse and loaded(pg_url, len(data), [*TRACKED, *NUMBERS])):
         pg_url = fresh_postgres(args.database)
-        loads["postgresql"] = load(pg_url, data, props)
+        loads["postgresql"] = load(pg_url, data, props, args.chunk)
     modes.append(("postgresql", pg_url))
     if not args.skip_sqlite:
         sqlite_url = f"sqlite:///{workdir}/bench.db"
-        loads["sqlite"] = load(sqlite_url, data, props)
+        loads["sqlite"] = load(sqlite_url, data, props, args.chunk)
         modes.append(("sqlite", sqlite_url))
     for _, url in modes:
         vacuum(url)
