@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import json
 import sqlite3
+from collections import Counter
 from pathlib import Path
 
+from evana.server._storage._packs import unpack
 from tests._evana import run_evana
 
 
@@ -31,10 +33,13 @@ def _events_file(tmp_path: Path) -> Path:
 
 
 def _per_value(database: Path) -> dict[tuple[str, str], int]:
-    """Events per (day, key) in the property rollups."""
+    """Events per (day, "<event> <property> <value>" joined by U+001F) in the rollups."""
+    found: Counter[tuple[str, str]] = Counter()
     with sqlite3.connect(database) as con:
-        rows = con.execute("SELECT day, event, sum(events) FROM property_rollups GROUP BY 1, 2")
-        return {(day, key): n for day, key, n in rows}
+        for day, key, blob in con.execute("SELECT day, event, users FROM property_rollups"):
+            for text, (count, _) in unpack(blob).items():
+                found[(day, f"{key}\x1f{text}")] += count
+    return dict(found)
 
 
 def _expected(database: Path) -> dict[tuple[str, str], int]:

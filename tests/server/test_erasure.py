@@ -11,7 +11,6 @@ from hypothesis import strategies as st
 
 from evana.server._analytics import AnalyticsService
 from evana.server._storage import EventStore, erase_user, settle, user_events
-from evana.server._storage import _tables as tables
 
 from .test_analytics import check_all_reports, empty_database, raw_events, to_events, write_messily
 
@@ -89,34 +88,35 @@ def test_erasure_reaches_days_whose_raw_events_were_dropped(database: object) ->
 @pytest.mark.integration
 def test_events_of_the_user_stored_during_the_erasure_stay_counted(pg_url: str) -> None:
     """PostgreSQL lets a writer commit between the erasure's DELETE and its rollup rewrite; an
-    event of the user stored then survives the erasure, and so must the user in its reports."""
+    event of the user stored then survives the erasure, and so must the user in its reports,
+    and in its value of a tracked property (but not in the values of its erased events)."""
     import threading
     import uuid
 
     from evana.server._batch import NormalizedEvent
-    from evana.server._storage import _erasure
+    from evana.server._storage import PropertyReader, _erasure, sync_tracked
 
     day = dt.datetime(2026, 11, 2, 10, tzinfo=dt.UTC)
-    row = lambda user, minute: NormalizedEvent(  # noqa: E731
-        uuid.uuid4(), "view", user, day + dt.timedelta(minutes=minute), None, day
+    row = lambda user, minute, plan: NormalizedEvent(  # noqa: E731
+        uuid.uuid4(), "view", user, day + dt.timedelta(minutes=minute), {"plan": plan}, day
     )
     with empty_database(pg_url) as db:
+        sync_tracked(db, ["plan"])
         store = EventStore(db)
-        store.write([row("ann", 1), row("bob", 2)])
-        late = row("ann", 3)
+        store.write([row("ann", 1, "free"), row("bob", 2, "free"), row("ann", 2, "pro")])
+        late = row("ann", 3, "pro")
         sweep = _erasure._keys_holding
 
-        def meanwhile(conn, table, uid):  # after the DELETE, before the rewrite locks and reads
-            if table is tables.rollups:  # once: the sweep runs per rollup table
-                writer = threading.Thread(target=EventStore(db).write, args=([late],))
-                writer.start()
-                writer.join(20)
-                assert not writer.is_alive()
-            return sweep(conn, table, uid)
+        def meanwhile(conn, uids):  # after the DELETE, before the rewrite locks and reads
+            writer = threading.Thread(target=EventStore(db).write, args=([late],))
+            writer.start()
+            writer.join(20)
+            assert not writer.is_alive()
+            return sweep(conn, uids)
 
         _erasure._keys_holding = meanwhile  # type: ignore[assignment]
         try:
-            assert erase_user(db, "ann").events == 1
+            assert erase_user(db, "ann").events == 2
         finally:
             _erasure._keys_holding = sweep  # type: ignore[assignment]
         assert [e["event_id"] for e in user_events(db, "ann")] == [str(late.event_id)]
@@ -124,3 +124,17 @@ def test_events_of_the_user_stored_during_the_erasure_stay_counted(pg_url: str) 
         assert service.active_users("dau", day.date(), day.date()).series[0].users == 2
         top = service.top_events(day.date(), day.date(), 5).events
         assert [(e.event, e.count, e.users) for e in top] == [("view", 2, 2)]
+        with db.read() as conn:
+            plans = PropertyReader(conn, db.dialect).values(
+                "view", "plan", day.date(), day.date(), users=True
+            )
+        assert plans is not None
+        # bob's free view, and ann's late pro view: ann is gone from free, kept in pro.
+        assert {text: len(found[day.date()][1] or ()) for text, found in plans.items()} == {
+            '"free"': 1,
+            '"pro"': 1,
+        }
+        assert {text: found[day.date()][0] for text, found in plans.items()} == {
+            '"free"': 1,
+            '"pro"': 1,
+        }

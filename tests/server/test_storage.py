@@ -259,6 +259,74 @@ def test_a_sqlite_file_gone_from_under_the_database_refuses_writes(tmp_path, fat
     db.dispose()
 
 
+def test_upgrading_packs_the_property_rollups_of_each_property(
+    db_url: str, tmp_path: object, request: pytest.FixtureRequest
+) -> None:
+    """Rows of revision 0005's form (one per value, several per value before compaction) are
+    packed into one row per (day, event, property) with the same counts and users, which the
+    insights' reader answers from; a downgrade unpacks them again."""
+    from pyroaring import BitMap
+    from sqlalchemy import insert
+
+    from evana.server._storage import PropertyReader
+    from evana.server._storage._migrate import downgrade
+    from evana.server._storage._packs import unpack
+    from evana.server._storage._tables import property_rollups, tracked_properties
+
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path}/old.db"
+    else:
+        url = request.getfixturevalue("pg_fresh_url")  # a database never migrated
+    one, two = T0.date(), T0.date() + dt.timedelta(days=1)
+    old = [
+        (one, 'buy\x1fplan\x1f"pro"', 3, [1, 2]),
+        (one, 'buy\x1fplan\x1f"pro"', 1, [5]),  # a second delta of the same value
+        (one, "buy\x1fplan\x1fnull", 2, [7]),
+        (one, 'a\x1fb\x1fplan\x1f"free"', 1, [9]),  # an event name holding U+001F
+        (two, 'buy\x1fcountry\x1f"FR"', 4, [1, 9]),
+    ]
+    db = Database(url)
+    try:
+        upgrade(db, "0005")
+        with db.write() as conn:
+            conn.execute(
+                insert(property_rollups),
+                [
+                    {"day": d, "event": k, "events": n, "users": BitMap(u).serialize()}
+                    for d, k, n, u in old
+                ],
+            )
+            conn.execute(
+                insert(tracked_properties),
+                [
+                    {"property": p, "kind": "values", "complete_through": None, "ready": True}
+                    for p in ("plan", "country")
+                ],
+            )
+        assert upgrade(db) == head_revision()
+        columns = (property_rollups.c.day, property_rollups.c.event, property_rollups.c.users)
+        with db.read() as conn:
+            rows = {(d, k): unpack(b) for d, k, b in conn.execute(select(*columns))}
+            plans = PropertyReader(conn, db.dialect).values("buy", "plan", None, two, users=True)
+        assert rows == {
+            (one, "buy\x1fplan"): {'"pro"': (4, BitMap([1, 2, 5])), "null": (2, BitMap([7]))},
+            (one, "a\x1fb\x1fplan"): {'"free"': (1, BitMap([9]))},
+            (two, "buy\x1fcountry"): {'"FR"': (4, BitMap([1, 9]))},
+        }
+        assert plans == {'"pro"': {one: (4, BitMap([1, 2, 5]))}, "null": {one: (2, BitMap([7]))}}
+        assert downgrade(db, "0005") == "0005"
+        with db.read() as conn:
+            back = sorted(
+                (d, k, n, list(BitMap.deserialize(u)))
+                for d, k, n, u in conn.execute(
+                    select(*columns[:2], property_rollups.c.events, columns[2])
+                )
+            )
+        assert back == sorted([(one, 'buy\x1fplan\x1f"pro"', 4, [1, 2, 5]), *old[2:]])
+    finally:
+        db.dispose()
+
+
 def test_upgrading_rebuilds_number_rollups_with_their_multisets(
     db_url: str, tmp_path: object, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

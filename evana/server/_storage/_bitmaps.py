@@ -11,14 +11,16 @@ from __future__ import annotations
 
 import threading
 from collections import OrderedDict
-from collections.abc import Collection, Hashable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Hashable, Iterable, Iterator, Mapping, Sequence
 from typing import Generic, Protocol, TypeVar
 
 import numpy as np
 from pyroaring import FrozenBitMap
 from sqlalchemy import Connection
 
-__all__ = ["BitmapCache", "BitmapSource", "RowCache", "load_bitmaps"]
+from ._packs import Values
+
+__all__ = ["BitmapCache", "BitmapSource", "RowCache", "load_bitmaps", "load_rows"]
 
 V = TypeVar("V")
 
@@ -128,9 +130,10 @@ class RowCache(Generic[V]):
 
 class BitmapCache(RowCache[FrozenBitMap]):
     """Deserialized bitmaps of rollup rows (and unions of them), and beside them, in
-    :attr:`times` and :attr:`multisets`, the records of ``event_times`` rows and the stored
-    multisets of ``number_rollups`` rows: those tables' rows are immutable too, so nothing
-    here can go stale. One per server, shared by every report."""
+    :attr:`times`, :attr:`multisets` and :attr:`values`, the records of ``event_times`` rows,
+    the stored multisets of ``number_rollups`` rows and the values of ``property_rollups``
+    rows: those tables' rows are immutable too, so nothing here can go stale. One per server,
+    shared by every report."""
 
     def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
         super().__init__(max_bytes)
@@ -138,6 +141,36 @@ class BitmapCache(RowCache[FrozenBitMap]):
         self.times: RowCache[np.ndarray] = RowCache(max_bytes)
         #: Stored multisets (``_multiset``'s bytes) of number rollup rows, by row id.
         self.multisets: RowCache[bytes] = RowCache(max_bytes)
+        #: The values (``_packs.Values``) of property rollup rows, by row id.
+        self.values: RowCache[Values] = RowCache(max_bytes)
+
+
+def load_rows(
+    rows: Sequence[tuple[int, Hashable]],
+    cache: RowCache[V] | None,
+    fetch: Callable[[list[int]], Iterable[tuple[int, bytes]]],
+    decode: Callable[[bytes], tuple[V, int]],
+) -> dict[int, V]:
+    """The values of immutable rows ``(id, key)``: from ``cache``, the rest ``fetch``-ed by id
+    in one read and ``decode``-d into (value, its size in bytes).
+
+    ``rows`` must hold every live row of each key it names (a report's query does), so the
+    cache can forget that key's other rows.
+    """
+    found: dict[int, V] = {}
+    if cache is not None:
+        live: dict[Hashable, set[int]] = {}
+        for row_id, key in rows:
+            live.setdefault(key, set()).add(row_id)
+        cache.retain(live)
+        found = cache.get_many(row_id for row_id, _ in rows)
+    key_of = dict(rows)
+    for row_id, blob in fetch([row_id for row_id, _ in rows if row_id not in found]):
+        value, size = decode(blob)
+        found[row_id] = value
+        if cache is not None:
+            cache.put(row_id, value, size, key_of[row_id])
+    return found
 
 
 def load_bitmaps(
@@ -146,24 +179,11 @@ def load_bitmaps(
     rows: Sequence[tuple[int, Hashable]],
     cache: BitmapCache | None,
 ) -> dict[int, FrozenBitMap]:
-    """The bitmaps of rollup rows ``(id, key)``: from the cache, the rest in one bulk read.
-
-    ``rows`` must hold every live row of each key it names (a report's query does), so the
-    cache can forget that key's other rows.
-    """
-    ids = [row_id for row_id, _ in rows]
-    key_of = dict(rows)
-    found: dict[int, FrozenBitMap] = {}
-    if cache is not None:
-        live: dict[Hashable, set[int]] = {}
-        for row_id, key in rows:
-            live.setdefault(key, set()).add(row_id)
-        cache.retain(live)
-        found = cache.get_many(ids)
-    missing = [row_id for row_id in ids if row_id not in found]
-    for row_id, blob in dialect.fetch_bitmaps(conn, missing):
-        bitmap = FrozenBitMap.deserialize(blob)
-        found[row_id] = bitmap
-        if cache is not None:
-            cache.put(row_id, bitmap, len(blob), key_of[row_id])
-    return found
+    """The bitmaps of rollup rows ``(id, key)``: from the cache, the rest in one bulk read
+    (see :func:`load_rows`)."""
+    return load_rows(
+        rows,
+        cache,
+        lambda ids: dialect.fetch_bitmaps(conn, ids),
+        lambda blob: (FrozenBitMap.deserialize(blob), len(blob)),
+    )

@@ -25,6 +25,7 @@ from ._database import Database
 from ._dialect import any_of, rows_of_keys
 from ._numbers import merge_keys
 from ._partitions import keep_months_ahead
+from ._properties import merge_values
 from ._rollups import RollupRow
 from ._tables import event_times, number_rollups, property_rollups, rollups
 from ._times import merge_times
@@ -106,7 +107,8 @@ def compact(db: Database, keys: Iterable[Key], *, threshold: int = COMPACT_AFTER
 
 def _merge_with(merge: Callable[[Connection, Sequence[Key]], int]) -> Merge:
     """A merge of the keys of a table whose rows are not bitmaps (number summaries, event
-    times), as :func:`_merge` does bitmap ones: ``merge`` replaces locked keys' rows by one."""
+    times, a property's values), as :func:`_merge` does bitmap ones: ``merge`` replaces
+    locked keys' rows by one."""
 
     def run(db: Database, keys: Sequence[Key]) -> int:
         merged = 0
@@ -124,7 +126,7 @@ Merge = Callable[[Database, Sequence[Key]], int]
 #: Every table of deltas, with how its keys are merged.
 MERGES: dict[Table, Merge] = {
     rollups: lambda db, keys: _merge(db, keys, rollups),
-    property_rollups: lambda db, keys: _merge(db, keys, property_rollups),
+    property_rollups: _merge_with(merge_values),
     number_rollups: _merge_with(merge_keys),
     event_times: _merge_with(merge_times),
 }

@@ -52,7 +52,7 @@ from evana.server._batch import NormalizedEvent
 
 from ._partitions import refuse_dropped
 from ._rollups import Key, RollupRow
-from ._tables import PROPERTY_ROLLUP_IDS, event_times, property_rollups, rollups
+from ._tables import event_times, rollups
 
 __all__ = ["Dialect", "classify_error", "dialect_for_url", "is_database_error", "json_text"]
 
@@ -121,13 +121,6 @@ def rollup_lock_id(key: Key) -> int:
     day, name = key
     digest = hashlib.blake2b(f"{day.isoformat()}\x00{name}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big") % ROLLUP_LOCKS
-
-
-def _by_table(ids: Sequence[int]) -> list[tuple[Table, list[int]]]:
-    """Rollup row ids split by the table they are in (see ``PROPERTY_ROLLUP_IDS``)."""
-    plain = [i for i in ids if i < PROPERTY_ROLLUP_IDS]
-    of_properties = [i for i in ids if i >= PROPERTY_ROLLUP_IDS]
-    return [(t, part) for t, part in ((rollups, plain), (property_rollups, of_properties)) if part]
 
 
 def json_text(value: Any) -> str:
@@ -380,8 +373,7 @@ class Dialect:
 
     def fetch_bitmaps(self, conn: Connection, ids: Sequence[int]) -> Iterator[tuple[int, bytes]]:
         """``(id, serialized bitmap)`` of rollup rows ``ids``, in the current transaction."""
-        for table, part in _by_table(ids):
-            yield from self.fetch_blobs(conn, table, "users", part)
+        yield from self.fetch_blobs(conn, rollups, "users", ids)
 
     def fetch_blobs(
         self, conn: Connection, table: Table, column: str, ids: Sequence[int]

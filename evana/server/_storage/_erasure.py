@@ -15,18 +15,19 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyroaring import BitMap
-from sqlalchemy import Connection, Table, delete, insert, select
+from sqlalchemy import Connection, delete, insert, select
 
 from ._database import Database
 from ._numbers import number_key, rebuild_keys
+from ._packs import events_of, merge, pack, unpack
 from ._persons import forget_persons, person_uids, uid_of, user_ids_of
 from ._properties import Tracked, property_key, read_tracked, value_text
 from ._rollups import Key
 from ._tables import ALL_EVENTS, PERSON_EVENTS, events, property_rollups, rollups
 from ._times import erase_times, micros_of
 
-#: The rollup tables an erasure takes a person out of.
-_TABLES = (rollups, property_rollups)
+#: A property rollup key and one of its value texts.
+Place = tuple[Key, str]
 
 __all__ = ["Erasure", "erase_user", "person_ids_of", "user_events"]
 
@@ -110,7 +111,8 @@ def erase_user(db: Database, user_id: str) -> Erasure:
             return Erasure(user_id, 0, 0)
         uids = person_uids(conn, uid)
         names = user_ids_of(conn, uids)
-        removed: dict[Table, Counter[Key]] = {table: Counter() for table in _TABLES}
+        removed: Counter[Key] = Counter()  # per rollup key, events deleted
+        values: dict[Key, Counter[str]] = {}  # per property key, events deleted per value
         numbers: set[Key] = set()  # number rollup keys to rebuild from the events left
         deleted = 0
         by_name = dict(zip(names, uids, strict=True))
@@ -125,8 +127,10 @@ def erase_user(db: Database, user_id: str) -> Erasure:
             if name not in PERSON_EVENTS:
                 key = (stamp.astimezone(dt.UTC).date(), name)
                 times.setdefault(key, Counter())[(by_name[user], micros_of(stamp))] += 1
-            for table, key in _keys_of(stamp, name, properties, tracked):
-                removed[table][key] += 1
+            keys, places = _keys_of(stamp, name, properties, tracked)
+            removed.update(keys)
+            for key, text in places:
+                values.setdefault(key, Counter())[text] += 1
             day = stamp.astimezone(dt.UTC).date()
             if name not in PERSON_EVENTS:
                 numbers.update(
@@ -134,98 +138,154 @@ def erase_user(db: Database, user_id: str) -> Erasure:
                     for prop in tracked.numbers
                     if tracked.covers_number(prop, day)
                 )
-        for table in _TABLES:
-            for key in _keys_holding(conn, table, set(uids)):
-                removed[table].setdefault(key, 0)
-        locks = {k for found in removed.values() for k in found} | numbers
-        db.dialect.lock_rollup_keys(conn, sorted(locks))
+        everyone = BitMap(uids)
+        for key in _keys_holding(conn, everyone):
+            removed.setdefault(key, 0)
+        for key in _value_keys_holding(conn, everyone):
+            values.setdefault(key, Counter())
+        db.dialect.lock_rollup_keys(conn, sorted(set(removed) | set(values) | numbers))
         # Statements after the locks: they see every row committed by previous holders.
-        rows = {
-            table: {key: _rows_of(conn, table, key) for key in sorted(found)}
-            for table, found in removed.items()
-        }
+        rows = {key: _rows_of(conn, key) for key in sorted(removed)}
+        value_rows = {key: _value_rows_of(conn, key) for key in sorted(values)}
         # After the reads: an event of the person stored by a writer that committed since the
         # DELETE keeps its id in its keys (its rollup row may be among the rows just read).
-        kept = {} if db.dialect.single_writer else _keys_still_stored(conn, names, tracked)
-        for table, found in removed.items():
-            for key in sorted(found):
-                keep = {by_name[name] for name in kept.get((table, key), ())}
-                _rewrite_without(conn, table, key, rows[table][key], set(uids) - keep, found[key])
-                if table is rollups and key[1] != ALL_EVENTS:
-                    erase_times(conn, key, set(uids) - keep, times.get(key, Counter()))
+        kept, kept_values = (
+            ({}, {}) if db.dialect.single_writer else _still_stored(conn, names, tracked)
+        )
+        for key in sorted(removed):
+            keep = {by_name[name] for name in kept.get(key, ())}
+            _rewrite_without(conn, key, rows[key], set(uids) - keep, removed[key])
+            if key[1] != ALL_EVENTS:
+                erase_times(conn, key, set(uids) - keep, times.get(key, Counter()))
+        for key in sorted(values):
+            keep_of = {
+                text: BitMap(by_name[name] for name in found)
+                for (place, text), found in kept_values.items()
+                if place == key
+            }
+            _rewrite_values_without(conn, key, value_rows[key], everyone, keep_of, values[key])
         rebuild_keys(conn, numbers, db.dialect.single_writer)
         forget_persons(conn, db.dialect, uids)
-    return Erasure(user_id, deleted, sum(len(found) for found in removed.values()))
+    return Erasure(user_id, deleted, len(removed) + len(values))
 
 
 def _keys_of(
     stamp: dt.datetime, name: str, properties: Any, tracked: Tracked
-) -> list[tuple[Table, Key]]:
-    """The rollup keys (and their tables) that counted one stored event."""
+) -> tuple[list[Key], list[Place]]:
+    """The rollup keys, and the property rollup keys with the value, that counted one stored
+    event."""
     if name in PERSON_EVENTS:
-        return []  # never in a rollup (see PERSON_EVENTS): nothing to take out, nothing kept
+        return [], []  # never in a rollup (see PERSON_EVENTS): nothing to take out, nothing kept
     day = stamp.astimezone(dt.UTC).date()
-    out = [(rollups, (day, name)), (rollups, (day, ALL_EVENTS))]
     found = properties if isinstance(properties, dict) else {}
-    for prop in tracked.through:
-        if tracked.covers(prop, day):
-            key = property_key(name, prop, value_text(found.get(prop)))
-            out.append((property_rollups, (day, key)))
-    return out
+    places = [
+        ((day, property_key(name, prop)), value_text(found.get(prop)))
+        for prop in tracked.through
+        if tracked.covers(prop, day)
+    ]
+    return [(day, name), (day, ALL_EVENTS)], places
 
 
-def _keys_still_stored(
+def _still_stored(
     conn: Connection, names: list[str], tracked: Tracked
-) -> dict[tuple[Table, Key], set[str]]:
-    """Keys of the person's events in ``events`` now, with whose (normally none: a second read,
-    only where another writer may have committed since the DELETE)."""
+) -> tuple[dict[Key, set[str]], dict[Place, set[str]]]:
+    """Keys and property values of the person's events in ``events`` now, with whose
+    (normally none: a second read, only where another writer may have committed since the
+    DELETE)."""
     stmt = select(events.c.timestamp, events.c.event, events.c.properties, events.c.user_id).where(
         events.c.user_id.in_(names)
     )
-    found: dict[tuple[Table, Key], set[str]] = {}
+    keys: dict[Key, set[str]] = {}
+    places: dict[Place, set[str]] = {}
     for stamp, name, properties, user in conn.execute(stmt):
-        for place in _keys_of(stamp, name, properties, tracked):
-            found.setdefault(place, set()).add(user)
-    return found
+        found_keys, found_places = _keys_of(stamp, name, properties, tracked)
+        for key in found_keys:
+            keys.setdefault(key, set()).add(user)
+        for place in found_places:
+            places.setdefault(place, set()).add(user)
+    return keys, places
 
 
-def _keys_holding(conn: Connection, table: Table, uids: set[int]) -> set[Key]:
-    """Keys of ``table`` whose bitmaps hold any of ``uids`` (a full read of the rollups:
-    erasure is rare)."""
-    wanted = BitMap(uids)
+def _keys_holding(conn: Connection, uids: BitMap) -> set[Key]:
+    """Rollup keys whose bitmaps hold any of ``uids`` (a full read of the rollups: erasure is
+    rare)."""
     found = set()
-    for day, name, blob in conn.execute(select(table.c.day, table.c.event, table.c.users)):
-        if BitMap.deserialize(blob).intersect(wanted):
+    for day, name, blob in conn.execute(select(rollups.c.day, rollups.c.event, rollups.c.users)):
+        if BitMap.deserialize(blob).intersect(uids):
             found.add((day, name))
     return found
 
 
-def _rows_of(conn: Connection, table: Table, key: Key) -> list[tuple[int, int]]:
-    """(id, events) of a key's rows; bitmaps are read one key at a time when rewriting."""
+def _value_keys_holding(conn: Connection, uids: BitMap) -> set[Key]:
+    """Property rollup keys any value of which holds any of ``uids`` (a full read)."""
+    table = property_rollups
+    found = set()
+    for day, key, blob in conn.execute(select(table.c.day, table.c.event, table.c.users)):
+        if any(users.intersect(uids) for _, users in unpack(blob).values()):
+            found.add((day, key))
+    return found
+
+
+def _rows_of(conn: Connection, key: Key) -> list[tuple[int, int]]:
+    """(id, events) of a rollup key's rows; bitmaps are read one key at a time when
+    rewriting."""
     day, name = key
-    stmt = select(table.c.id, table.c.events).where(table.c.day == day, table.c.event == name)
+    stmt = select(rollups.c.id, rollups.c.events).where(
+        rollups.c.day == day, rollups.c.event == name
+    )
     return [(row_id, count) for row_id, count in conn.execute(stmt)]
 
 
 def _rewrite_without(
-    conn: Connection,
-    table: Table,
-    key: Key,
-    rows: list[tuple[int, int]],
-    uids: set[int],
-    count: int,
+    conn: Connection, key: Key, rows: list[tuple[int, int]], uids: set[int], count: int
 ) -> None:
     if not rows:
         return
     ids = [row_id for row_id, _ in rows]
-    blobs = conn.execute(select(table.c.users).where(table.c.id.in_(ids))).scalars()
+    blobs = conn.execute(select(rollups.c.users).where(rollups.c.id.in_(ids))).scalars()
     merged = BitMap.union(*(BitMap.deserialize(blob) for blob in blobs))
     merged -= BitMap(uids)
     merged.run_optimize()
     remaining = sum(events for _, events in rows) - count
-    conn.execute(delete(table).where(table.c.id.in_(ids)))
+    conn.execute(delete(rollups).where(rollups.c.id.in_(ids)))
     if remaining > 0 and merged:
         day, name = key
         conn.execute(
-            insert(table).values(day=day, event=name, events=remaining, users=merged.serialize())
+            insert(rollups).values(day=day, event=name, events=remaining, users=merged.serialize())
+        )
+
+
+def _value_rows_of(conn: Connection, key: Key) -> list[tuple[int, bytes]]:
+    """(id, values) of a property rollup key's rows."""
+    day, name = key
+    table = property_rollups
+    stmt = select(table.c.id, table.c.users).where(table.c.day == day, table.c.event == name)
+    return [(row_id, blob) for row_id, blob in conn.execute(stmt)]
+
+
+def _rewrite_values_without(
+    conn: Connection,
+    key: Key,
+    rows: list[tuple[int, bytes]],
+    uids: BitMap,
+    keep: dict[str, BitMap],
+    removed: Counter[str],
+) -> None:
+    """Replace a property key's rows by one without ``uids`` in any value (but the ``keep``
+    of a value, whose events a writer stored beside the erasure) and without the ``removed``
+    events of each value; a value left with no event or no user is gone."""
+    if not rows:
+        return
+    left: dict[str, tuple[int, BitMap]] = {}
+    for text, (count, users) in merge(unpack(blob) for _, blob in rows).items():
+        users -= uids - keep.get(text, BitMap())
+        remaining = count - removed[text]
+        if remaining > 0 and users:
+            left[text] = (remaining, users)
+    table = property_rollups
+    conn.execute(delete(table).where(table.c.id.in_([row_id for row_id, _ in rows])))
+    if left:
+        day, name = key
+        conn.execute(
+            insert(table).values(day=day, event=name, events=events_of(left), users=pack(left))
         )

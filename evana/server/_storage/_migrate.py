@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from alembic import command
@@ -11,7 +12,7 @@ from alembic.script import ScriptDirectory
 
 from ._database import Database
 
-__all__ = ["VERSION_TABLE", "current_revision", "head_revision", "upgrade"]
+__all__ = ["VERSION_TABLE", "current_revision", "downgrade", "head_revision", "upgrade"]
 
 #: Our own version table, so an application's Alembic history can share the database.
 VERSION_TABLE = "evana_alembic_version"
@@ -30,12 +31,21 @@ def upgrade(db: Database, revision: str = "head") -> str | None:
 
     Returns the revision the database is at afterwards.
     """
+    return _run(db, command.upgrade, revision)
+
+
+def downgrade(db: Database, revision: str) -> str | None:
+    """Undo migrations down to ``revision``; returns the revision the database is at."""
+    return _run(db, command.downgrade, revision)
+
+
+def _run(db: Database, step: Callable[[Config, str], None], revision: str) -> str | None:
     config = _config(db)
     with db.classified(), db.engine.connect() as plain, db.dialect.migration_lock(plain):
         conn = plain.execution_options(evana_write=True)
         conn.commit()  # the lock is held by the session; the migration runs in its own transaction
         config.attributes["connection"] = conn
-        command.upgrade(config, revision)
+        step(config, revision)
         conn.commit()
     return current_revision(db)
 

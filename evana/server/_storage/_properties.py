@@ -6,10 +6,10 @@ per distinct value is cheap for a property of a few hundred values (plan, countr
 ruinous for one of millions (a URL, an amount), which insights read from raw events instead.
 
 The rows live in ``property_rollups``, keyed like ``rollups`` by (day, key) with the key
-"<event>\\x1f<property>\\x1f<value as JSON>", so compaction, erasure and the bitmap cache treat
-both tables alike. The property and the value hold no raw U+001F (property names are checked;
-JSON escapes control characters), so a key splits from the right without ambiguity even when
-the event name holds one.
+"<event>\x1f<property>", so compaction, erasure and the partition of work by key treat both
+tables alike; a row holds every value of its key (``_packs``). The property holds no raw
+U+001F (property names are checked), so a key splits from the right without ambiguity even
+when the event name holds one.
 
 Exactly once. ``tracked_properties`` says, per property, up to which day the rollups are
 complete. A writer reads it under a shared lock (an advisory one on PostgreSQL) before storing
@@ -29,12 +29,14 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from pyroaring import AbstractBitMap
+from pyroaring import AbstractBitMap, BitMap
 from sqlalchemy import Connection, and_, delete, insert, select, update
 
 from evana._settings import check_property_name
 
-from ._rollups import Delta, Key, RollupStore, write_deltas
+from ._bitmaps import BitmapCache, load_rows
+from ._packs import Values, events_of, merge, pack, unpack, unpack_frozen
+from ._rollups import Delta, Key, RollupStore
 from ._tables import (
     ALL_EVENTS,
     PERSON_EVENTS,
@@ -49,13 +51,15 @@ from ._tables import users as users_table
 if TYPE_CHECKING:
     from evana.server._batch import NormalizedEvent
 
-    from ._bitmaps import BitmapCache
     from ._database import Database
+    from ._dialect import Dialect
 
 __all__ = [
     "MAX_VALUE_LENGTH",
     "Tracked",
+    "append_values",
     "backfill",
+    "merge_values",
     "property_deltas",
     "property_key",
     "read_tracked",
@@ -82,26 +86,49 @@ def value_text(value: Any) -> str:
 
     >>> value_text("pro"), value_text(5.0), value_text(None), value_text("x" * 300)
     ('"pro"', '5.0', 'null', '#')
+    >>> value_text(1), value_text(True), value_text(1), value_text(0.0), value_text(-0.0)
+    ('1', 'true', '1', '0.0', '-0.0')
     """
+    if value is None:
+        return MISSING
+    # Strings, ints and booleans recur in every write (a plan, a country): their texts are
+    # remembered, by class too (True and 1 are equal in Python, not in JSON). Floats are not:
+    # 0.0 and -0.0 are equal keys with different texts.
+    cls = value.__class__
+    if cls is str or cls is int or cls is bool:
+        text = _TEXTS.get((cls, value))
+        if text is None:
+            if len(_TEXTS) >= _TEXTS_KEPT:
+                _TEXTS.clear()
+            text = _TEXTS[(cls, value)] = _value_text(value)
+        return text
+    return _value_text(value)
+
+
+_TEXTS: dict[tuple[type, Any], str] = {}
+_TEXTS_KEPT = 10_000
+
+
+def _value_text(value: Any) -> str:
     from ._dialect import json_text  # the dialects import this module's users
 
-    text = MISSING if value is None else json_text(value)
+    text = json_text(value)
     return text if len(text) <= MAX_VALUE_LENGTH else TOO_LONG
 
 
-def property_key(event: str, prop: str, text: str) -> str:
-    """The rollup key of one value of one property of one event name."""
-    return f"{event}{SEP}{prop}{SEP}{text}"
+def property_key(event: str, prop: str) -> str:
+    """The rollup key of one property of one event name (its row holds every value)."""
+    return f"{event}{SEP}{prop}"
 
 
-def split_key(key: str) -> tuple[str, str, str]:
-    """(event, property, value text) of a property rollup key.
+def split_key(key: str) -> tuple[str, str]:
+    """(event, property) of a property rollup key.
 
-    >>> split_key(property_key("a\\x1fb", "plan", '"pro"'))
-    ('a\\x1fb', 'plan', '"pro"')
+    >>> split_key(property_key("a\\x1fb", "plan"))
+    ('a\\x1fb', 'plan')
     """
-    name, prop, text = key.rsplit(SEP, 2)
-    return name, prop, text
+    name, prop = key.rsplit(SEP, 1)
+    return name, prop
 
 
 #: The kinds of tracked property: each distinct value (``property_rollups``), or numbers
@@ -158,10 +185,10 @@ def read_tracked(conn: Connection, dialect: Any = None) -> Tracked:
 
 def property_deltas(
     rows: Iterable[tuple[dt.date, str, int, Any]], tracked: Tracked, *, every_day: bool = False
-) -> dict[Key, Delta]:
+) -> dict[Key, dict[str, Delta]]:
     """Deltas of the property rollups from newly stored events (day, event, uid, properties):
     per tracked property whose rollups cover the day (``every_day``: all of them, the
-    backfill's case), the event's value, or ``null`` when it has none.
+    backfill's case), per value text, the events that had it (``null``: none).
 
     Events are grouped by (day, event) first and each property's values are told apart by
     (type, value) (``1``, ``1.0`` and ``True`` are equal in Python, not in JSON), so a value's
@@ -174,16 +201,38 @@ def property_deltas(
     for day, name, uid, properties in rows:
         if name not in PERSON_EVENTS:
             groups[(day, name)].append((uid, properties if isinstance(properties, dict) else {}))
-    out: dict[Key, Delta] = {}
+    out: dict[Key, dict[str, Delta]] = {}
     for (day, name), items in groups.items():
         for prop in props:
             if not every_day and not tracked.covers(prop, day):
                 continue
-            # Distinct (type, value) keys have distinct JSON texts, so each key is new here.
+            values = out[(day, property_key(name, prop))] = {}
             for value, uids in _by_value(items, prop):
-                delta = out[(day, property_key(name, prop, value_text(value)))] = Delta()
-                delta.events, delta.uids = len(uids), uids
+                # Distinct (type, value) keys have distinct JSON texts, but for the too-long
+                # marker, which several long values share.
+                delta = values.setdefault(value_text(value), Delta())
+                delta.events += len(uids)
+                delta.uids += uids
     return out
+
+
+def append_values(
+    conn: Connection, dialect: RollupStore, deltas: dict[Key, dict[str, Delta]]
+) -> None:
+    """Append one packed row per key of ``deltas`` to ``property_rollups``."""
+    dialect.append_rollups(
+        conn,
+        [
+            (
+                day,
+                key,
+                sum(delta.events for delta in values.values()),
+                pack({text: (d.events, BitMap(d.uids)) for text, d in values.items()}),
+            )
+            for (day, key), values in sorted(deltas.items())
+        ],
+        property_rollups,
+    )
 
 
 def _by_value(items: list[tuple[int, Any]], prop: str) -> Iterable[tuple[Any, list[int]]]:
@@ -215,7 +264,7 @@ def write_property_deltas(
     deltas = property_deltas(
         ((r.timestamp.date(), r.event, uids[r.user_id], r.properties) for r in rows), tracked
     )
-    write_deltas(conn, dialect, deltas, property_rollups)
+    append_values(conn, dialect, deltas)
 
 
 def sync_tracked(
@@ -273,23 +322,9 @@ def _delete_rows_of(conn: Connection, prop: str, kind: str) -> None:
                 delete(number_rollups).where(number_rollups.c.event == number_key(name, prop))
             )
             continue
-        low, high = _key_range(name, prop)
-        found = select(property_rollups.c.id, property_rollups.c.event).where(
-            property_rollups.c.event >= low, property_rollups.c.event < high
+        conn.execute(
+            delete(property_rollups).where(property_rollups.c.event == property_key(name, prop))
         )
-        # The range may hold keys of an event whose own name holds U+001F: split to be sure.
-        ids = [i for i, key in conn.execute(found) if split_key(key)[:2] == (name, prop)]
-        for start in range(0, len(ids), 5000):
-            conn.execute(
-                delete(property_rollups).where(property_rollups.c.id.in_(ids[start : start + 5000]))
-            )
-
-
-def _key_range(name: str, prop: str) -> tuple[str, str]:
-    """Keys of ``name``'s ``prop`` are in [low, high) by code point: value texts start with a
-    printable character, never U+001F."""
-    low = property_key(name, prop, "")
-    return low, low[:-1] + "\x20"
 
 
 Progress = Callable[[int, int], None]
@@ -344,7 +379,7 @@ def _build(db: Database, last: dt.date | None) -> None:
             values = {row.property: dt.date.max for row in rows if row.kind == VALUES}
             numbers = [row.property for row in rows if row.kind == NUMBER]
             deltas = property_deltas(stored, Tracked(values), every_day=True)
-            write_deltas(conn, db.dialect, deltas, property_rollups)
+            append_values(conn, db.dialect, deltas)
             if numbers:
                 summaries = build_summaries(((d, n, p) for d, n, _, p in stored), numbers)
                 append_summaries(conn, summaries)
@@ -387,12 +422,10 @@ class PropertyReader:
     """Reads of the property rollups, within one read transaction."""
 
     def __init__(
-        self, conn: Connection, dialect: RollupStore, cache: BitmapCache | None = None
+        self, conn: Connection, dialect: Dialect, cache: BitmapCache | None = None
     ) -> None:
-        from ._rollups import RollupReader
-
         self.conn = conn
-        self.rollups = RollupReader(conn, dialect, cache, property_rollups)
+        self.dialect = dialect
         self.cache = cache
         self._tracked: Tracked | None = None
 
@@ -422,25 +455,55 @@ class PropertyReader:
         property is not ready, or a value was too long to keep)."""
         if not self.tracked.ready(prop):
             return None
-        low, high = _key_range(name, prop)
         table = property_rollups
-        where = [table.c.event >= low, table.c.event < high, table.c.day <= end]
+        key = property_key(name, prop)
+        where = [table.c.event == key, table.c.day <= end]
         if start is not None:
             where.append(table.c.day >= start)
-        # One read: the rows' ids for the bitmaps, their counts added up here.
-        rows = self.conn.execute(
-            select(table.c.id, table.c.day, table.c.event, table.c.events).where(and_(*where))
-        ).all()
-        counts: dict[Key, int] = {}
-        for _, day, key, count in rows:
-            counts[(day, key)] = counts.get((day, key), 0) + int(count)
-        bitmaps = self.rollups.bitmaps_by_key((i, d, k) for i, d, k, _ in rows) if users else {}
+        rows = self.conn.execute(select(table.c.id, table.c.day).where(and_(*where))).all()
+        packs = self._packs([(row_id, (day, key)) for row_id, day in rows])
+        ids_by_day: dict[dt.date, list[int]] = {}
+        for row_id, day in rows:
+            ids_by_day.setdefault(day, []).append(row_id)
         out: dict[str, dict[dt.date, tuple[int, AbstractBitMap | None]]] = {}
-        for (day, key), count in counts.items():
-            key_name, key_prop, text = split_key(key)
-            if key_name != name or key_prop != prop:
-                continue
-            if text == TOO_LONG:
-                return None
-            out.setdefault(text, {})[day] = (count, bitmaps.get((day, key)))
+        for day, ids in ids_by_day.items():
+            found = packs[ids[0]] if len(ids) == 1 else merge(packs[i] for i in ids)
+            for text, (count, bitmap) in found.items():
+                if text == TOO_LONG:
+                    return None
+                out.setdefault(text, {})[day] = (count, bitmap if users else None)
         return out
+
+    def _packs(self, rows: Sequence[tuple[int, Key]]) -> dict[int, Values]:
+        """The values of rows ``(id, key)`` by id: cached, the rest in one read (``rows``
+        hold every live row of their keys)."""
+        return load_rows(
+            rows,
+            None if self.cache is None else self.cache.values,
+            lambda ids: self.dialect.fetch_blobs(self.conn, property_rollups, "users", ids),
+            lambda blob: (unpack_frozen(blob), len(blob)),
+        )
+
+
+def merge_values(conn: Connection, keys: Sequence[Key]) -> int:
+    """Replace the rows of each of ``keys`` that has several by one holding all their values
+    (compaction's; the caller holds the keys' locks); return keys merged."""
+    from ._dialect import any_of, dialect_of, rows_of_keys
+
+    table = property_rollups
+    ids: dict[Key, list[int]] = {}
+    for key, (row_id,) in rows_of_keys(conn, table, keys, table.c.id):
+        ids.setdefault(key, []).append(row_id)
+    ids = {key: found for key, found in ids.items() if len(found) > 1}
+    gone = [row_id for found in ids.values() for row_id in found]
+    if not gone:
+        return 0
+    dialect = dialect_of(conn)
+    blobs = dict(dialect.fetch_blobs(conn, table, "users", gone))
+    merged = []
+    for (day, name), found in sorted(ids.items()):
+        values = merge(unpack(blobs[row_id]) for row_id in found)
+        merged.append((day, name, events_of(values), pack(values)))
+    conn.execute(delete(table).where(any_of(conn, table.c.id, gone)))
+    dialect.append_rollups(conn, merged, table)
+    return len(merged)

@@ -105,17 +105,17 @@ rollups = Table(
     sqlite_autoincrement=True,
 )
 
-#: Row ids of ``property_rollups`` start here, so a bitmap's row id names its table too (the
-#: report cache keys bitmaps by row id alone): ``rollups`` would need a trillion rows to reach it.
+#: Row ids of ``property_rollups`` start here, so that no id is both a rollup row's and a
+#: property rollup row's (one cache once held both tables' rows by id alone).
 PROPERTY_ROLLUP_IDS = 1 << 40
 
-#: Per-day rollups of each value of each tracked event property (``tracked_properties``), the
-#: same append-only deltas as ``rollups``, whose ``event`` column holds the key
-#: "<event>\x1f<property>\x1f<value as JSON>"
-#: (a missing property is ``null``), ``events`` how many of the day's events of that name had
-#: that value and ``users`` whose they were. Insights filtered or broken down by one tracked
-#: property read these instead of raw events. The key compares by byte on PostgreSQL ("C"), so
-#: an event's and property's keys are one index range whatever the database's locale.
+#: Per-day rollups of the values of each tracked event property (``tracked_properties``),
+#: append-only deltas like ``rollups``, whose ``event`` column holds the key
+#: "<event>\x1f<property>": ``events`` counts the day's events of that name (each has one
+#: value; a missing property is ``null``) and ``users`` packs, per value, how many of them had
+#: it and whose they were (``_packs``: one row per key a write touched, whatever the number of
+#: values). Insights filtered or broken down by one tracked property read these instead of raw
+#: events.
 property_rollups = Table(
     "property_rollups",
     metadata,

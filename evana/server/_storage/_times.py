@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections import Counter
-from collections.abc import Callable, Hashable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -37,6 +37,7 @@ from sqlalchemy import (
     union_all,
 )
 
+from ._bitmaps import load_rows
 from ._dialect import any_of, delete_and_read, dialect_of, rows_of_keys
 from ._tables import ALL_EVENTS, PERSON_EVENTS, event_times, events, rollups, users
 
@@ -255,21 +256,18 @@ def _load(
 ) -> dict[int, np.ndarray] | None:
     """The records of rows (id, key), every live row of each key named: cached ones, the rest
     read by id; None when one is gone."""
-    found: dict[int, np.ndarray] = {}
-    if cache is not None:
-        live: dict[Hashable, set[int]] = {}
-        for row_id, key in rows:
-            live.setdefault(key, set()).add(row_id)
-        cache.retain(live)
-        found = cache.get_many(row_id for row_id, _ in rows)
-    key_of = dict(rows)
-    missing = [row_id for row_id, _ in rows if row_id not in found]
-    for row_id, blob in dialect_of(conn).fetch_blobs(conn, event_times, "times", missing):
-        records = _records(bytes(blob))
-        found[row_id] = records
-        if cache is not None:
-            cache.put(row_id, records, records.nbytes, key_of[row_id])
+    found = load_rows(
+        rows,
+        cache,
+        lambda ids: dialect_of(conn).fetch_blobs(conn, event_times, "times", ids),
+        _sized_records,
+    )
     return found if len(found) == len(rows) else None
+
+
+def _sized_records(blob: bytes) -> tuple[np.ndarray, int]:
+    records = _records(bytes(blob))
+    return records, records.nbytes
 
 
 def incomplete_keys(conn: Connection) -> list[Key]:
