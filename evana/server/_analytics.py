@@ -167,21 +167,25 @@ class AnalyticsService(PersonReports):
         if not starts:
             return Retention(period=period, since=since, until=until, cohorts=[])
         with self.activity() as reader:
-            # A person's first event may lie long before `since`: read the basis from the start.
-            first = None if type == "first_time" else starts[0]
             if start_event is None and return_event is None:
-                basis = activity = reader.by_day(None, first, until, where)
+                basis = activity = reader.by_day(None, starts[0], until, where)
             else:
                 basis, activity = reader.by_day_of(
-                    [(start_event, first), (return_event, starts[0])], until, where
+                    [(start_event, starts[0]), (return_event, starts[0])], until, where
                 )
+            # A person's first event may lie long before `since`: who did it before, at once.
+            seen = (
+                reader.seen_before(start_event, starts[0], where)
+                if type == "first_time"
+                else BitMap()
+            )
 
         ends = [*(days_before(start, 1) for start in starts[1:]), until]
         active = [_union_between(activity, s, e) for s, e in zip(starts, ends, strict=True)]
         if type == "recurring":
             cohorts_users = [_union_between(basis, s, e) for s, e in zip(starts, ends, strict=True)]
         else:
-            cohorts_users = _first_time_cohorts(basis, starts, ends)
+            cohorts_users = _first_time_cohorts(basis, starts, ends, seen)
         if cumulative:
             # Suffix unions: later[j] = persons active in period j or any later one.
             later: list[AbstractBitMap] = [BitMap() for _ in starts]
@@ -202,11 +206,14 @@ class AnalyticsService(PersonReports):
 
 
 def _first_time_cohorts(
-    basis: Mapping[dt.date, AbstractBitMap], starts: list[dt.date], ends: list[dt.date]
+    basis: Mapping[dt.date, AbstractBitMap],
+    starts: list[dt.date],
+    ends: list[dt.date],
+    before: AbstractBitMap,
 ) -> list[AbstractBitMap]:
-    """Each period's persons whose first basis event ever falls in it."""
-    before = [bm for day, bm in basis.items() if day < starts[0]]
-    seen = BitMap.union(*before) if before else BitMap()
+    """Each period's persons whose first basis event ever falls in it (``before``: those
+    whose first one was earlier)."""
+    seen = BitMap(before)
     out: list[AbstractBitMap] = []
     for start, end in zip(starts, ends, strict=True):
         arrived = _union_between(basis, start, end)

@@ -66,6 +66,25 @@ class ActivityReader:
         frame = self.frame(start, end, None if event is None else [event], where)
         return frame.persons_by_day(frame.select(event, where))
 
+    def seen_before(
+        self, event: str | None, day: dt.date, where: Sequence[Filter] = ()
+    ) -> AbstractBitMap:
+        """Persons active (on ``event``, where every filter holds) on some day before ``day``.
+
+        Without filters this is one union whose settled days the rollups cache as one bitmap,
+        so a report that needs all history before its range (who is new) costs the same
+        however long that history is.
+        """
+        if day == dt.date.min:
+            return BitMap()
+        last = day - dt.timedelta(days=1)
+        if not where:
+            name = event or ALL_EVENTS
+            found = self.rollups.users_of_events([name], dt.date.min, last).get(name)
+            return BitMap() if found is None else self.persons.translate(found)
+        by_day = self.by_day(event, None, last, where)
+        return BitMap.union(*by_day.values()) if by_day else BitMap()
+
     def by_day_of(
         self,
         reads: Sequence[tuple[str | None, dt.date | None]],

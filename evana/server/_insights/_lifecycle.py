@@ -21,7 +21,7 @@ from evana.schema import Period
 
 from ._periods import days, days_before, period_start, periods_within
 
-__all__ = ["lifecycle"]
+__all__ = ["history_needed", "lifecycle"]
 
 
 def _active(
@@ -31,11 +31,25 @@ def _active(
     return BitMap.union(*parts) if parts else BitMap()
 
 
+def history_needed(since: dt.date, until: dt.date, period: Period) -> tuple[dt.date, dt.date]:
+    """(the first period's start, the first day whose activity :func:`lifecycle` needs day by
+    day: the start of the period before it); activity before that counts only as a whole."""
+    starts = periods_within(since, until, period)
+    first = starts[0] if starts else since
+    return first, period_start(days_before(first, 1), period) if first > dt.date.min else first
+
+
 def lifecycle(
-    since: dt.date, until: dt.date, period: Period, by_day: Mapping[dt.date, AbstractBitMap]
+    since: dt.date,
+    until: dt.date,
+    period: Period,
+    by_day: Mapping[dt.date, AbstractBitMap],
+    seen: AbstractBitMap | None = None,
 ) -> Lifecycle:
-    """Each period starting in [since, until], from the persons active per day (all history up
-    to ``until``: "new" means first active ever).
+    """Each period starting in [since, until], from the persons active per day and those
+    ``seen`` active before the first period ("new" means first active ever). Without
+    ``seen``, ``by_day`` holds all history up to ``until``; with it, from the day
+    :func:`history_needed` names.
 
     *new*: first activity ever in the period; *returning*: active in it and in the one
     before, not new; *resurrecting*: active in it, not in the one before, active some time
@@ -49,8 +63,11 @@ def lifecycle(
     previous = (
         _active(by_day, previous_start, days_before(first, 1)) if first > dt.date.min else BitMap()
     )
-    before = [bm for day, bm in by_day.items() if day < first]
-    seen = BitMap.union(*before) if before else BitMap()
+    if seen is None:
+        before = [bm for day, bm in by_day.items() if day < first]
+        seen = BitMap.union(*before) if before else BitMap()
+    else:
+        seen = BitMap(seen)
     ends = [*(days_before(start, 1) for start in starts[1:]), until]
     out = []
     for start, end in zip(starts, ends, strict=True):

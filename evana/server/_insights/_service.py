@@ -20,7 +20,7 @@ from ._activity import PersonReports
 from ._by_property import number_trends, property_trends
 from ._filters import wanted_rows
 from ._funnels import funnel_columns, run_funnel
-from ._lifecycle import lifecycle
+from ._lifecycle import history_needed, lifecycle
 from ._periods import check_range
 from ._stickiness import stickiness
 from ._trends import compute_trends, from_rollups, rollup_trends, trend_columns
@@ -80,6 +80,8 @@ class InsightService(PersonReports):
     ) -> Lifecycle:
         """``GET /v1/stats/lifecycle``; history before ``since`` decides who is new."""
         check_range(since, until)
+        first, needed = history_needed(since, until, period)
         with self.activity() as reader:
-            by_day = reader.by_day(event, None, until, where)
-        return lifecycle(since, until, period, by_day)
+            by_day = reader.by_day(event, needed, until, where)
+            seen = reader.seen_before(event, first, where)
+        return lifecycle(since, until, period, by_day, seen)
