@@ -14,10 +14,13 @@ the last, so no report changes) sent over HTTP to ``evana serve``, through NATS 
 ``evana worker`` processes, timed until the reports count them all. Before history is added
 the starting database is copied (``--base-copy``); at the end the copy and the grown database
 are measured again one after the other, reports and end-to-end ingest, so that the largest
-size is compared with the first by the same code on the same quiet machine.
+size is compared with the first by the same code on the same quiet machine. ``--compare-only``
+does that last step alone, later, with the version of evana installed then (it migrates both
+databases first, and reports how long that took).
 
     python -m bench.insights --events 10000000 --users 400000    # the starting database
     python -m bench.growth --stages 40000000,50000000             # 10M -> 50M -> 100M
+    python -m bench.growth --compare-only          # both again, with this version of evana
     python -m bench.insights --events 20000 --users 1000 --skip-sqlite    # CI smoke, then
     python -m bench.growth --base-events 20000 --base-users 1000 --stages 10000 --repeat 2
 """
@@ -256,6 +259,12 @@ def main() -> None:
     parser.add_argument(
         "--chunk", type=int, default=100_000, help="events per write of the storage layer's load"
     )
+    parser.add_argument(
+        "--compare-only",
+        action="store_true",
+        help="load nothing: migrate the grown database and its --base-copy to this version of"
+        " evana, then measure them again one after the other",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -306,6 +315,13 @@ def main() -> None:
             args.json,
         )
 
+    if args.compare_only:
+        migrate_both(url, f"{PG_SERVER}/{args.base_copy}", same_run)
+        # New end-to-end days: after those of the stages and of the run that grew it.
+        later = len(args.stages.split(",")) + 2
+        compare_in_one_run(url, args, base, workdir, later, same_run)
+        write_json("growth_compare", {"per_day": per_day, "same_run": same_run}, args.json)
+        return
     record(None)
     chunk = 0
     for added in (int(n) for n in args.stages.split(",")):
@@ -330,10 +346,26 @@ def main() -> None:
         ", ".join(rates),
     )
     if args.base_copy and len(stages) > 1:
-        compare_in_one_run(url, args, base, workdir, stages, same_run)
+        compare_in_one_run(url, args, base, workdir, len(stages), same_run)
         save()  # once more, with the comparison in it
     if not all(r["identical_to_first"] for s in stages for r in s["rows"]):
         raise SystemExit("an answer changed as history grew")
+
+
+def migrate_both(url: str, copy: str, out: dict[str, Any]) -> None:
+    """Bring both databases to this version's schema (timed: a migration may rewrite rows)."""
+    from evana.server._storage import upgrade
+
+    for target in (copy, url):
+        db = Database(target)
+        try:
+            start = time.perf_counter()
+            upgrade(db)
+            took = time.perf_counter() - start
+        finally:
+            db.dispose()
+        out.setdefault("migration_seconds", []).append(took)
+        print(f"migrated {target.rsplit('/', 1)[-1]} in {took:.1f}s", flush=True)
 
 
 def compare_in_one_run(
@@ -341,11 +373,11 @@ def compare_in_one_run(
     args: argparse.Namespace,
     base: EventSet,
     workdir: Path,
-    stages: list[dict[str, Any]],
+    stage: int,
     out: dict[str, Any],
 ) -> None:
     """Measure the copy of the starting database and the grown one again, one after the
-    other, reports and end-to-end ingest (the same new events into each)."""
+    other, reports and end-to-end ingest (the same new events into each, those of ``stage``)."""
     copy = f"{PG_SERVER}/{args.base_copy}"
     sizes, measured, ingest = [], [], []
     for target in (copy, url):
@@ -354,7 +386,7 @@ def compare_in_one_run(
         print(f"same run: {sizes[-1]:,} events stored", flush=True)
         measured.append(measure(target, base, args.repeat, workdir))
         if args.ingest_events:
-            ingest.append(end_to_end(target, len(stages), args, workdir, base.last_day))
+            ingest.append(end_to_end(target, stage, args, workdir, base.last_day))
     first, last = measured
     rows = [
         {
