@@ -315,3 +315,28 @@ def test_linked_ids_count_as_one_person_everywhere(iapi: Api) -> None:
     assert got["periods"][0]["new"] == 1  # bob; ann was first seen on Nov 2 as anon
     got = stats(iapi, "retention", since=SINCE, until="2026-11-03", period="day", periods=2)
     assert [(c["size"], c["retained"]) for c in got["cohorts"]] == [(1, [1, 1]), (1, [1, None])]
+
+
+def test_who_is_new_follows_history_that_changes_after_it_was_cached(iapi: Api) -> None:
+    """Lifecycle and first-time retention take who was active before their range from one
+    cached union of the settled days: a late event on an old day, and an erasure, must still
+    change who is new."""
+    from evana.server._storage import erase_user
+
+    old = [Ev("view", f"u{n}", day(1 + n % 10, month=10)) for n in range(30)]
+    send(iapi, [*old, *(Ev("view", f"u{n}", day(2)) for n in range(0, 40, 2))])
+    span = {"since": "2026-11-02", "until": "2026-11-02", "period": "day"}
+
+    def new() -> tuple[int, int]:
+        life = stats(iapi, "lifecycle", **span)["periods"][0]["new"]
+        cohort = stats(iapi, "retention", **span, periods=1)["cohorts"][0]["size"]
+        return life, cohort
+
+    assert new() == new() == (5, 5)  # u30..u38 even: never seen in October
+    send(iapi, [Ev("view", "u32", day(20, month=10))])  # late, on a settled day
+    assert new() == (4, 4)
+    db = iapi.client.app_state["evana"].db  # type: ignore[attr-defined]
+    erase_user(db, "u0")  # seen in October, active on Nov 2: was never new
+    erase_user(db, "u30")  # new on Nov 2
+    assert new() == (3, 3)
+    assert stats(iapi, "lifecycle", **span)["periods"][0]["resurrecting"] == 15

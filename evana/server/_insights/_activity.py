@@ -77,12 +77,9 @@ class ActivityReader:
         """
         if day == dt.date.min:
             return BitMap()
-        last = day - dt.timedelta(days=1)
         if not where:
-            name = event or ALL_EVENTS
-            found = self.rollups.users_of_events([name], dt.date.min, last).get(name)
-            return BitMap() if found is None else self.persons.translate(found)
-        by_day = self.by_day(event, None, last, where)
+            return self.persons.translate(self.rollups.users_before(event or ALL_EVENTS, day))
+        by_day = self.by_day(event, None, day - dt.timedelta(days=1), where)
         return BitMap.union(*by_day.values()) if by_day else BitMap()
 
     def by_day_of(

@@ -303,6 +303,10 @@ class Dialect:
         )
         return new
 
+    def sorted_ids(self, conn: Connection, table: Table, *where: ColumnElement[bool]) -> list[int]:
+        """The ids of ``table``'s rows that match ``where``, ascending."""
+        return list(conn.execute(select(table.c.id).where(*where).order_by(table.c.id)).scalars())
+
     def by_code_point(self, column: ColumnElement[str]) -> ColumnElement[str]:
         """``column`` for an ORDER BY users see: by code point, whatever the database's locale.
 
@@ -527,6 +531,12 @@ class PostgresDialect(Dialect):
         inserted = {event_id for (event_id,) in cur.fetchall()}
         cur.execute("TRUNCATE evana_staging")
         return [row for row in rows if row.event_id in inserted]
+
+    def sorted_ids(self, conn: Connection, table: Table, *where: ColumnElement[bool]) -> list[int]:
+        # One array instead of a row per id: a thousand days of history read as one value.
+        ordered = postgresql.aggregate_order_by(table.c.id, table.c.id)
+        found = conn.execute(select(func.array_agg(ordered)).where(*where)).scalar_one()
+        return list(found or ())
 
     def by_code_point(self, column: ColumnElement[str]) -> ColumnElement[str]:
         # A database created with a locale (en_US.UTF-8, ICU) sorts "a, A, b, B"; "C" compares

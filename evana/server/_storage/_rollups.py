@@ -49,6 +49,10 @@ class RollupStore(BitmapSource, Protocol):
         """``column`` for an ORDER BY by code point, whatever the database's locale."""
         ...
 
+    def sorted_ids(self, conn: Connection, table: Table, *where: ColumnElement[bool]) -> list[int]:
+        """The ids of ``table``'s rows that match ``where``, ascending."""
+        ...
+
 
 class Delta:
     """Newly inserted events of one (day, event) key: how many, and whose."""
@@ -247,6 +251,32 @@ class RollupReader:
             rollups.c.day.between(start, end), rollups.c.event.in_(names)
         )
         return self._bitmaps_by(stmt, "event")
+
+    def users_before(self, event: str, day: dt.date) -> AbstractBitMap:
+        """Users of ``event`` (``ALL_EVENTS``: any) on some day before ``day``.
+
+        The days three or more before it change no more (but for an erasure or a late event):
+        their union is cached under their row ids, read as one array, so a warm call costs the
+        same however many days are stored; the last two days are read as they are.
+        """
+        last = day - dt.timedelta(days=1)
+        if day <= dt.date.min + dt.timedelta(days=3):  # no day three before it
+            return self.users_of_events([event], dt.date.min, last).get(event, BitMap())
+        settled = day - dt.timedelta(days=3)
+        where = (rollups.c.event == event, rollups.c.day <= settled)
+        ids = tuple(self.dialect.sorted_ids(self.conn, rollups, *where))
+        base = self.cache.get_union(ids) if self.cache is not None and ids else None
+        if base is None and ids:
+            rows = self.conn.execute(select(rollups.c.id, rollups.c.day).where(*where)).all()
+            bitmaps = load_bitmaps(
+                self.conn, self.dialect, [(i, (d, event)) for i, d in rows], self.cache
+            )
+            base = FrozenBitMap(_union(list(bitmaps.values()))) if bitmaps else FrozenBitMap()
+            if self.cache is not None:  # under the ids it was made of (a write may have come)
+                self.cache.put_union(tuple(sorted(bitmaps)), base, base.__sizeof__())
+        recent = self.users_of_events([event], settled + dt.timedelta(days=1), last)
+        parts = [part for part in (base, recent.get(event)) if part is not None]
+        return _union(parts) if parts else BitMap()
 
 
 def _settled(rows: list[tuple[int, Key]]) -> tuple[int, ...]:
