@@ -265,6 +265,13 @@ def main() -> None:
         help="load nothing: migrate the grown database and its --base-copy to this version of"
         " evana, then measure them again one after the other",
     )
+    parser.add_argument(
+        "--new-days",
+        type=int,
+        default=None,
+        help="with --compare-only: which 5 new days the end-to-end events go to (a number;"
+        " each rerun needs another; default: the first after the run that grew it)",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -318,7 +325,7 @@ def main() -> None:
     if args.compare_only:
         migrate_both(url, f"{PG_SERVER}/{args.base_copy}", same_run)
         # New end-to-end days: after those of the stages and of the run that grew it.
-        later = len(args.stages.split(",")) + 2
+        later = args.new_days or len(args.stages.split(",")) + 2
         compare_in_one_run(url, args, base, workdir, later, same_run)
         write_json("growth_compare", {"per_day": per_day, "same_run": same_run}, args.json)
         return
