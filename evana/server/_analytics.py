@@ -174,10 +174,8 @@ class AnalyticsService(PersonReports):
                     [(start_event, starts[0]), (return_event, starts[0])], until, where
                 )
             # A person's first event may lie long before `since`: who did it before, at once.
-            seen = (
-                reader.seen_before(start_event, starts[0], where)
-                if type == "first_time"
-                else BitMap()
+            before = (
+                reader.seen_before(start_event, starts[0], where) if type == "first_time" else []
             )
 
         ends = [*(days_before(start, 1) for start in starts[1:]), until]
@@ -185,7 +183,7 @@ class AnalyticsService(PersonReports):
         if type == "recurring":
             cohorts_users = [_union_between(basis, s, e) for s, e in zip(starts, ends, strict=True)]
         else:
-            cohorts_users = _first_time_cohorts(basis, starts, ends, seen)
+            cohorts_users = _first_time_cohorts(basis, starts, ends, before)
         if cumulative:
             # Suffix unions: later[j] = persons active in period j or any later one.
             later: list[AbstractBitMap] = [BitMap() for _ in starts]
@@ -209,14 +207,14 @@ def _first_time_cohorts(
     basis: Mapping[dt.date, AbstractBitMap],
     starts: list[dt.date],
     ends: list[dt.date],
-    before: AbstractBitMap,
+    before: Sequence[AbstractBitMap],
 ) -> list[AbstractBitMap]:
-    """Each period's persons whose first basis event ever falls in it (``before``: those
-    whose first one was earlier)."""
-    seen = BitMap(before)
+    """Each period's persons whose first basis event ever falls in it (``before``: parts of
+    those whose first one was earlier, never copied: they hold all history's persons)."""
+    seen = BitMap()  # persons of the earlier periods
     out: list[AbstractBitMap] = []
     for start, end in zip(starts, ends, strict=True):
         arrived = _union_between(basis, start, end)
-        out.append(arrived - seen)
+        out.append(BitMap(arrived).difference(*before, seen))
         seen |= arrived
     return out

@@ -68,19 +68,20 @@ class ActivityReader:
 
     def seen_before(
         self, event: str | None, day: dt.date, where: Sequence[Filter] = ()
-    ) -> AbstractBitMap:
-        """Persons active (on ``event``, where every filter holds) on some day before ``day``.
+    ) -> list[AbstractBitMap]:
+        """Persons active (on ``event``, where every filter holds) on some day before ``day``,
+        as parts to take together.
 
-        Without filters this is one union whose settled days the rollups cache as one bitmap,
-        so a report that needs all history before its range (who is new) costs the same
-        however long that history is.
+        Without filters the parts are the union of the settled days, which the rollups cache
+        as one bitmap, and the last days: a report that needs all history before its range
+        (who is new) costs about the same however long that history is.
         """
         if day == dt.date.min:
-            return BitMap()
+            return []
         if not where:
-            return self.persons.translate(self.rollups.users_before(event or ALL_EVENTS, day))
-        by_day = self.by_day(event, None, day - dt.timedelta(days=1), where)
-        return BitMap.union(*by_day.values()) if by_day else BitMap()
+            parts = self.rollups.users_before(event or ALL_EVENTS, day)
+            return [self.persons.translate(part) for part in parts]
+        return list(self.by_day(event, None, day - dt.timedelta(days=1), where).values())
 
     def by_day_of(
         self,

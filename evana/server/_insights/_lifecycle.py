@@ -12,7 +12,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from pyroaring import AbstractBitMap, BitMap
 
@@ -44,11 +44,11 @@ def lifecycle(
     until: dt.date,
     period: Period,
     by_day: Mapping[dt.date, AbstractBitMap],
-    seen: AbstractBitMap | None = None,
+    seen: Sequence[AbstractBitMap] | None = None,
 ) -> Lifecycle:
     """Each period starting in [since, until], from the persons active per day and those
-    ``seen`` active before the first period ("new" means first active ever). Without
-    ``seen``, ``by_day`` holds all history up to ``until``; with it, from the day
+    ``seen`` active before the first period, in parts ("new" means first active ever).
+    Without ``seen``, ``by_day`` holds all history up to ``until``; with it, from the day
     :func:`history_needed` names.
 
     *new*: first activity ever in the period; *returning*: active in it and in the one
@@ -64,15 +64,13 @@ def lifecycle(
         _active(by_day, previous_start, days_before(first, 1)) if first > dt.date.min else BitMap()
     )
     if seen is None:
-        before = [bm for day, bm in by_day.items() if day < first]
-        seen = BitMap.union(*before) if before else BitMap()
-    else:
-        seen = BitMap(seen)
+        seen = [bm for day, bm in by_day.items() if day < first]
+    earlier = BitMap()  # persons active in the periods before this one (all history's in seen)
     ends = [*(days_before(start, 1) for start in starts[1:]), until]
     out = []
     for start, end in zip(starts, ends, strict=True):
         active = _active(by_day, start, end)
-        new = active - seen
+        new = active.difference(*seen, earlier)
         returning = (active & previous) - new
         resurrecting = active - previous - new
         out.append(
@@ -84,6 +82,6 @@ def lifecycle(
                 dormant=len(previous - active),
             )
         )
-        seen |= active
+        earlier |= active
         previous = active
     return Lifecycle(period=period, since=since, until=until, periods=out)

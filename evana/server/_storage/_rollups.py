@@ -252,8 +252,9 @@ class RollupReader:
         )
         return self._bitmaps_by(stmt, "event")
 
-    def users_before(self, event: str, day: dt.date) -> AbstractBitMap:
-        """Users of ``event`` (``ALL_EVENTS``: any) on some day before ``day``.
+    def users_before(self, event: str, day: dt.date) -> list[AbstractBitMap]:
+        """Users of ``event`` (``ALL_EVENTS``: any) on some day before ``day``, as parts to
+        take together (a union would copy the largest, all history's users, at every call).
 
         The days three or more before it change no more (but for an erasure or a late event):
         their union is cached under their row ids, read as one array, so a warm call costs the
@@ -261,7 +262,8 @@ class RollupReader:
         """
         last = day - dt.timedelta(days=1)
         if day <= dt.date.min + dt.timedelta(days=3):  # no day three before it
-            return self.users_of_events([event], dt.date.min, last).get(event, BitMap())
+            found = self.users_of_events([event], dt.date.min, last).get(event)
+            return [] if found is None else [found]
         settled = day - dt.timedelta(days=3)
         where = (rollups.c.event == event, rollups.c.day <= settled)
         ids = tuple(self.dialect.sorted_ids(self.conn, rollups, *where))
@@ -275,8 +277,7 @@ class RollupReader:
             if self.cache is not None:  # under the ids it was made of (a write may have come)
                 self.cache.put_union(tuple(sorted(bitmaps)), base, base.__sizeof__())
         recent = self.users_of_events([event], settled + dt.timedelta(days=1), last)
-        parts = [part for part in (base, recent.get(event)) if part is not None]
-        return _union(parts) if parts else BitMap()
+        return [part for part in (base, recent.get(event)) if part is not None]
 
 
 def _settled(rows: list[tuple[int, Key]]) -> tuple[int, ...]:
