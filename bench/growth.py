@@ -126,10 +126,15 @@ def _older(chunk: int, first_day: dt.date, per_day: int) -> EventSet:
     return _days_ending(per_day * CHUNK_DAYS, CHUNK_DAYS, end, users, 1000 + chunk)
 
 
+#: End-to-end ingests go to this many 5-day windows after the last day, in turn (never to
+#: days the reports cover, nor more than a day ahead of now: the API refuses those).
+NEW_WINDOWS = 6
+
+
 def _newer(stage: int, events: int, last_day: dt.date) -> EventSet:
-    """Events for the end-to-end ingest at ``stage``: 5 days of their own after ``last_day``
-    (5 more days per stage), by users numbered from 50M + stage * 1M."""
-    end = last_day + dt.timedelta(days=5 * (stage + 1))
+    """Events for the end-to-end ingest at ``stage``: 5 days after ``last_day`` (the next 5
+    per stage, in turn among :data:`NEW_WINDOWS`), by users numbered from 50M + stage * 1M."""
+    end = last_day + dt.timedelta(days=5 * (stage % NEW_WINDOWS + 1))
     return _days_ending(events, 5, end, 50_000_000 + stage * 1_000_000, 3000 + stage)
 
 
