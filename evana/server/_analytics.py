@@ -215,6 +215,6 @@ def _first_time_cohorts(
     out: list[AbstractBitMap] = []
     for start, end in zip(starts, ends, strict=True):
         arrived = _union_between(basis, start, end)
-        out.append(BitMap(arrived).difference(*before, seen))
+        out.append(arrived.difference(*before, seen))
         seen |= arrived
     return out

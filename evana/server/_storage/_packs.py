@@ -63,7 +63,7 @@ def merge(
         for text, (count, found) in part.items():
             counts[text] = counts.get(text, 0) + count
             users.setdefault(text, []).append(found)
-    return {text: (counts[text], BitMap(BitMap.union(*users[text]))) for text in counts}
+    return {text: (counts[text], BitMap().union(*users[text])) for text in counts}
 
 
 def events_of(values: Mapping[str, tuple[int, AbstractBitMap]]) -> int:

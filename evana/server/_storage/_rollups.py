@@ -273,7 +273,7 @@ class RollupReader:
             bitmaps = load_bitmaps(
                 self.conn, self.dialect, [(i, (d, event)) for i, d in rows], self.cache
             )
-            base = FrozenBitMap(_union(list(bitmaps.values()))) if bitmaps else FrozenBitMap()
+            base = FrozenBitMap().union(*bitmaps.values())
             if self.cache is not None:  # under the ids it was made of (a write may have come)
                 self.cache.put_union(tuple(sorted(bitmaps)), base, base.__sizeof__())
         recent = self.users_of_events([event], settled + dt.timedelta(days=1), last)
