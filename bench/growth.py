@@ -42,7 +42,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from evana.server._storage import Database, EventStore
+from evana.server._storage import Database, EventStore, add_months, partition_events
 
 from ._evana import PG_SERVER, vacuum
 from ._insight_data import properties, write_all
@@ -118,10 +118,16 @@ def _days_ending(events: int, days: int, end: dt.date, first_user: int, seed: in
     )
 
 
+def _older_end(chunk: int, first_day: dt.date) -> dt.date:
+    """The last day of chunk ``chunk`` of older history (chunk 0 ends the day before
+    ``first_day``; each chunk is CHUNK_DAYS days)."""
+    return first_day - dt.timedelta(days=1 + chunk * CHUNK_DAYS)
+
+
 def _older(chunk: int, first_day: dt.date, per_day: int) -> EventSet:
     """Chunk ``chunk`` of older history: CHUNK_DAYS days of ``per_day`` events ending the day
     before ``first_day`` minus ``chunk`` chunks, by users numbered from 10M + chunk * 1M."""
-    end = first_day - dt.timedelta(days=1 + chunk * CHUNK_DAYS)
+    end = _older_end(chunk, first_day)
     users = 10_000_000 + chunk * 1_000_000
     return _days_ending(per_day * CHUNK_DAYS, CHUNK_DAYS, end, users, 1000 + chunk)
 
@@ -195,12 +201,25 @@ def grow(
     per_day: int,
     loaders: int = 1,
     size: int = 100_000,
+    partitioned: bool = False,
 ) -> tuple[float, int]:
     """Store ``events`` more events of older history (whole chunks), ``loaders`` processes
     at a time (chunks share no user and no day, so they load side by side); return (events
     per second of the whole stage, data generation included, and the next chunk); ``size``
-    events a write."""
+    events a write; ``partitioned``: add the month partitions of ``events`` it needs first."""
     count = -(-events // (per_day * CHUNK_DAYS))
+    if partitioned:
+        # An installation partitioned from its start has had each month's partition since
+        # that month: make those of the older history before it is stored.
+        last = _older_end(first_chunk, first_day)
+        first = _older_end(first_chunk + count - 1, first_day) - dt.timedelta(CHUNK_DAYS - 1)
+        db = Database(url)
+        try:
+            days = (first + dt.timedelta(n) for n in range((last - first).days + 1))
+            added = add_months(db, days)
+        finally:
+            db.dispose()
+        print(f"  partitions added: {', '.join(added) or 'none'}", flush=True)
     jobs = [
         (url, chunk, first_day, per_day, size) for chunk in range(first_chunk, first_chunk + count)
     ]
@@ -219,13 +238,17 @@ def grow(
     return stored / (time.perf_counter() - start), first_chunk + count
 
 
-def _count(url: str) -> int:
+def _count(url: str) -> tuple[int, bool]:
+    """How many events ``url`` stores, and whether they are partitioned by month."""
     from sqlalchemy import text
+
+    from evana.server._storage._partitions import is_partitioned
 
     db = Database(url)
     try:
         with db.read() as conn:
-            return int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
+            count = int(conn.execute(text("SELECT count(*) FROM events")).scalar_one())
+            return count, is_partitioned(conn)
     finally:
         db.dispose()
 
@@ -277,6 +300,12 @@ def main() -> None:
         help="with --compare-only: which 5 new days the end-to-end events go to (a number;"
         " each rerun needs another; default: the first after the run that grew it)",
     )
+    parser.add_argument(
+        "--partition",
+        action="store_true",
+        help="partition the starting database's events by month first (evana db partition),"
+        " and give older history the partitions of its months before storing it",
+    )
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args()
 
@@ -290,8 +319,8 @@ def main() -> None:
 
     def record(added_rate: float | None) -> None:
         vacuum(url)
-        stored = _count(url)
-        print(f"{stored:,} events stored", flush=True)
+        stored, partitioned = _count(url)
+        print(f"{stored:,} events stored{', partitioned' * partitioned}", flush=True)
         rows = measure(url, base, args.repeat, workdir)
         if not stages and args.base_copy:
             copy_database(args.database, args.base_copy)
@@ -301,6 +330,7 @@ def main() -> None:
         stages.append(
             {
                 "events": stored,
+                "partitioned": partitioned,
                 "ingest_events_per_second": added_rate,
                 "end_to_end": e2e,
                 "rows": rows,
@@ -334,10 +364,20 @@ def main() -> None:
         compare_in_one_run(url, args, base, workdir, later, same_run)
         write_json("growth_compare", {"per_day": per_day, "same_run": same_run}, args.json)
         return
+    if args.partition:
+        db = Database(url)
+        try:
+            start = time.perf_counter()
+            partition_events(db, dt.datetime.now(dt.UTC).date())
+            print(f"partitioned events by month in {time.perf_counter() - start:.1f}s", flush=True)
+        finally:
+            db.dispose()
     record(None)
     chunk = 0
     for added in (int(n) for n in args.stages.split(",")):
-        rate, chunk = grow(url, added, chunk, base.first_day, per_day, args.loaders, args.chunk)
+        rate, chunk = grow(
+            url, added, chunk, base.first_day, per_day, args.loaders, args.chunk, args.partition
+        )
         record(rate)
     names = [r["name"] for r in stages[0]["rows"]]
     print_table(
@@ -391,11 +431,13 @@ def compare_in_one_run(
     """Measure the copy of the starting database and the grown one again, one after the
     other, reports and end-to-end ingest (the same new events into each, those of ``stage``)."""
     copy = f"{PG_SERVER}/{args.base_copy}"
-    sizes, measured, ingest = [], [], []
+    sizes, partitioned, measured, ingest = [], [], [], []
     for target in (copy, url):
         vacuum(target)
-        sizes.append(_count(target))
-        print(f"same run: {sizes[-1]:,} events stored", flush=True)
+        stored, by_month = _count(target)
+        sizes.append(stored)
+        partitioned.append(by_month)
+        print(f"same run: {stored:,} events stored{', partitioned' * by_month}", flush=True)
         measured.append(measure(target, base, args.repeat, workdir))
         if args.ingest_events:
             ingest.append(end_to_end(target, stage, args, workdir, base.last_day))
@@ -410,7 +452,7 @@ def compare_in_one_run(
         }
         for a, b in zip(first, last, strict=True)
     ]
-    out.update({"events": sizes, "rows": rows, "end_to_end": ingest})
+    out.update({"events": sizes, "partitioned": partitioned, "rows": rows, "end_to_end": ingest})
     if ingest:
         out["end_to_end_ratio"] = ingest[1]["events_per_second"] / ingest[0]["events_per_second"]
     print_table(

@@ -221,9 +221,13 @@ def test_growth_small(tmp_path: Path, services: Services) -> None:
             tmp_path / "g.json",
             *("--base-events", "20000", "--base-users", "1000", "--stages", "19980"),
             *("--repeat", "2", "--ingest-events", "3000", "--workers", "1"),
-            *("--base-copy", copy),
+            *("--base-copy", copy, "--partition"),
             services=services,
         )
+        # Partitioned by month from the start: older history found its months' partitions.
+        grown = services.env["EVANA_BENCH_PG"].replace("+psycopg", "") + f"/{services.database}"
+        with psycopg.connect(grown) as conn:
+            assert conn.execute("SELECT count(*) FROM events_other").fetchone() == (0,)
         # Measured again later, by the same program, without loading anything.
         again = run(
             "bench.growth",
@@ -251,6 +255,8 @@ def test_growth_small(tmp_path: Path, services: Services) -> None:
     assert len(same["rows"]) == 16
     assert all(row["identical"] for row in same["rows"])
     assert [run["exact"] for run in same["end_to_end"]] == [True, True]
+    assert [s["partitioned"] for s in data["stages"]] == [True, True]
+    assert same["partitioned"] == [True, True]
     # New end-to-end days for each, so each holds 3000 events more; nothing to migrate.
     assert again["events"] == [n + 3000 for n in same["events"]]
     assert len(again["migration_seconds"]) == 2

@@ -27,6 +27,7 @@ from evana.server._batch import NormalizedEvent
 from evana.server._storage import (
     Compactor,
     Database,
+    add_months,
     drop_months,
     keep_months_ahead,
     partition_events,
@@ -185,6 +186,10 @@ def test_partitioned_events_count_every_event_once_and_drop_months_whole(pg_api:
     # The odd random id is kept, so it is a duplicate as always.
     send(api, [wire(random_ids[0])])
     assert reports(api.client, api.read) == reference(kept + fresh)
+    # A month before the oldest partition (history stored later) can be given its own.
+    assert add_months(db, [dt.date(2026, 10, 31), dt.date(2026, 11, 3)]) == ["events_2026_10"]
+    assert add_months(db, [dt.date(2026, 10, 1)]) == []
+    assert rows(api, "events_2026_10") == 0
 
 
 def test_citus_primary_key_keeps_every_event_once(pg_api: Api) -> None:

@@ -11,7 +11,7 @@ from ._insight_rows import EventRows, Wanted, load_event_rows
 from ._keys import KeyRecord, KeyRepository
 from ._migrate import current_revision, head_revision, upgrade
 from ._numbers import PERCENTILES, Summary
-from ._partitions import Month, drop_months, keep_months_ahead, partition_events
+from ._partitions import Month, add_months, drop_months, keep_months_ahead, partition_events
 from ._persons import PersonDirectory, PersonMap, PersonRecord, read_person
 from ._properties import MISSING as MISSING_VALUE
 from ._properties import PropertyReader, backfill, sync_tracked
@@ -42,6 +42,7 @@ __all__ = [
     "Summary",
     "Wanted",
     "WriteResult",
+    "add_months",
     "backfill",
     "backfill_times",
     "classify_error",

@@ -23,6 +23,7 @@ import datetime as dt
 import logging
 import re
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -37,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MONTHS_AHEAD",
     "Month",
+    "add_months",
     "drop_months",
     "is_partitioned",
     "keep_months_ahead",
@@ -206,11 +208,15 @@ def keep_months_ahead(db: Database, today: dt.date, ahead: int = MONTHS_AHEAD) -
         present = months(conn)
     have = {month.first for month in present}
     missing = [first for first in _wanted(present, today, ahead) if first not in have]
-    if not missing:
-        return []
+    return add_months(db, missing) if missing else []
+
+
+def add_months(db: Database, firsts: Iterable[dt.date]) -> list[str]:
+    """Add the partitions of the months beginning on ``firsts`` that ``events`` (partitioned)
+    lacks, each taking its range's rows out of the default partition; return the names added."""
     with db.write() as conn:
         have = {month.first for month in months(conn)}  # another process may have added them
-        added = [first for first in missing if first not in have]
+        added = sorted({first.replace(day=1) for first in firsts} - have)
         for first in added:
             _add(conn, first)
     for first in added:
