@@ -289,8 +289,11 @@ def test_ten_steps_all_reached(order: str) -> None:
 # --- the whole-array path (ordered, no event matching two steps) ----------------------------
 
 
-def _arrays(persons: list[Person], numbers: list[int]) -> tuple[np.ndarray, ...]:
-    """Persons' events as flat arrays (person number, µs, mask), rows in a shuffled order."""
+def _arrays(
+    persons: list[Person], numbers: list[int], grouped: bool = False
+) -> tuple[np.ndarray, ...]:
+    """Persons' events as flat arrays (person number, µs, mask), rows in a shuffled order;
+    ``grouped``: each mask's rows together, as event times come (a run per step)."""
     rows = [
         (number, ts, mask)
         for number, events in zip(numbers, persons, strict=True)
@@ -298,6 +301,8 @@ def _arrays(persons: list[Person], numbers: list[int]) -> tuple[np.ndarray, ...]
         if mask
     ]
     random.Random(len(rows)).shuffle(rows)
+    if grouped:
+        rows.sort(key=lambda row: row[2])
     pids = np.array([r[0] for r in rows], dtype=np.uint32)
     micros = np.array([r[1] for r in rows], dtype=np.int64)
     masks = np.array([r[2] for r in rows], dtype=np.int64)
@@ -329,6 +334,9 @@ def test_whole_arrays_match_the_brute_force(case: tuple[FunnelQuery, list[Person
     assert result is not None
     assert table(result) == brute_funnel(q, persons)
     assert table(result) == table(compute_funnel(q, persons))
+    grouped = array_funnel(q, *_arrays(persons, numbers, grouped=True))
+    assert grouped is not None
+    assert table(grouped) == table(result)
 
 
 @pytest.mark.parametrize("key_bits", [62, 24])  # 24: times too wide for offsets, ranked
@@ -363,13 +371,14 @@ def test_whole_arrays_leave_events_of_several_steps_to_the_per_person_algorithm(
 
 def test_times_too_wide_for_offsets_are_ranked() -> None:
     micros = np.array([10**15, 5, 10**15, 7], dtype=np.int64)
-    offsets = _times(micros, 60)
+    offsets = _times(micros, 60, 5, 10**15 - 5)
     assert offsets is not None
     assert offsets[0].tolist() == [10**15 - 5, 0, 10**15 - 5, 2]
     assert offsets[1] is None
-    ranks = _times(micros, 4)
+    ranks = _times(micros, 4, 5, 10**15 - 5)
     assert ranks is not None
     assert ranks[0].tolist() == [2, 0, 2, 1]
     assert ranks[1] is not None
     assert ranks[1].tolist() == [5, 7, 10**15]
-    assert _times(np.arange(40, dtype=np.int64) * 10**12, 4) is None
+    wide = np.arange(40, dtype=np.int64) * 10**12
+    assert _times(wide, 4, 0, 39 * 10**12) is None

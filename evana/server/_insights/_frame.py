@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 from typing import Any
 
@@ -28,8 +29,13 @@ class Frame:
         self.rows = rows
         self.persons = persons
         self.pids = persons.canonical_array(rows.uids)
-        self.days = rows.micros // DAY_MICROS
         self._values: dict[str, list[Any]] = {}
+
+    @functools.cached_property
+    def days(self) -> np.ndarray:
+        """Each row's UTC day number (days since 1970-01-01)."""
+        days: np.ndarray = self.rows.micros // DAY_MICROS
+        return days
 
     def __len__(self) -> int:
         return len(self.rows)

@@ -47,13 +47,15 @@ def _ranks(pids: np.ndarray) -> tuple[np.ndarray, int]:
     return inverse.astype(np.int64), len(unique)
 
 
-def _times(micros: np.ndarray, room: int) -> tuple[np.ndarray, np.ndarray | None] | None:
-    """Times as small non-negative integers in the same order (equal stay equal) that fit in
-    ``room`` bits, and how to turn them back into µs: offsets from the first when they fit
-    (None: add the first back), else ranks (the distinct µs, indexed by rank); None if
-    neither fits."""
-    offsets: np.ndarray = micros - micros.min()
-    if int(offsets.max()).bit_length() <= room:
+def _times(
+    micros: np.ndarray, room: int, low: int, span: int
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """Times (from ``low`` to ``low + span``) as small non-negative integers in the same order
+    (equal stay equal) that fit in ``room`` bits, and how to turn them back into µs: offsets
+    from ``low`` when they fit (None: add it back), else ranks (the distinct µs, indexed by
+    rank); None if neither fits."""
+    if span.bit_length() <= room:
+        offsets: np.ndarray = micros - low
         return offsets, None
     unique, inverse = np.unique(micros, return_inverse=True)
     if (len(unique) - 1).bit_length() > room:
@@ -97,18 +99,53 @@ class _Steps:
         return inside, found
 
 
-def _steps(pids: np.ndarray, micros: np.ndarray, masks: np.ndarray, n: int) -> _Steps | None:
+def _steps(pids: np.ndarray, micros: np.ndarray, runs: _Runs, n: int) -> _Steps | None:
     """The events packed per step (None: they do not fit in a key)."""
-    rank, persons = _ranks(pids)
+    low = int(micros.min())
+    span = int(micros.max()) - low
+    # Person numbers serve as they are when they leave room for the times (as with a few
+    # million persons over a month), else their dense ranks.
+    top = int(pids.max())
+    if _KEY_BITS - max(top.bit_length(), 1) >= span.bit_length():
+        rank, persons = pids.astype(np.int64), top + 1
+    else:
+        rank, persons = _ranks(pids)
     shift = _KEY_BITS - max((persons - 1).bit_length(), 1)
-    packed = _times(micros, shift)
+    packed = _times(micros, shift, low, span)
     if packed is None:
         return None
     times, distinct = packed
     keys = rank << shift | times
     # A key holds all there is to know of an event, so each step needs its keys only.
-    step_keys = [np.sort(keys[masks == 1 << k]) for k in range(n)]
-    return _Steps(step_keys, shift, int(micros.min()), distinct)
+    return _Steps([np.sort(runs.of(keys, 1 << k)) for k in range(n)], shift, low, distinct)
+
+
+@dataclass(frozen=True, slots=True)
+class _Runs:
+    """The step masks of the events as runs of equal masks: where each starts (and the end),
+    and its mask. Event times come grouped by event name, so a funnel of names has a run per
+    step, and each step's events are a slice."""
+
+    bounds: np.ndarray
+    masks: np.ndarray
+    all_masks: np.ndarray
+
+    @classmethod
+    def of_masks(cls, masks: np.ndarray) -> _Runs:
+        starts = np.r_[0, np.flatnonzero(masks[1:] != masks[:-1]) + 1]
+        return cls(np.r_[starts, len(masks)], masks[starts], masks)
+
+    def single_steps(self) -> bool:
+        """Whether every event matches one step only."""
+        return not bool((self.masks & (self.masks - 1)).any())
+
+    def of(self, values: np.ndarray, mask: int) -> np.ndarray:
+        """The values of the events whose mask is ``mask``."""
+        where = np.flatnonzero(self.masks == mask)
+        if len(where) == 1:
+            return values[self.bounds[where[0]] : self.bounds[where[0] + 1]]
+        selected: np.ndarray = values[self.all_masks == mask]
+        return selected
 
 
 def _distinct(keys: np.ndarray) -> np.ndarray:
@@ -129,11 +166,12 @@ def array_funnel(
     then applies)."""
     n = len(query.steps)
     nobody = funnel_result(query, [0] * (n + 1), [[] for _ in range(n)])
-    if bool((masks & (masks - 1)).any()):
-        return None
     if not len(pids):
         return nobody
-    steps = _steps(pids, micros, masks, n)
+    runs = _Runs.of_masks(masks)
+    if not runs.single_steps():
+        return None
+    steps = _steps(pids, micros, runs, n)
     if steps is None:
         return None
     window = query.window.seconds * 1_000_000
@@ -178,14 +216,13 @@ def _ordered(query: FunnelQuery, steps: _Steps, window: int) -> FunnelResult:
         taus.append(reached)
         if not len(alive):
             break
-    # Entries are in (person, time) order.
-    ranks = steps.person(entry_keys)
-    starts = _person_starts(ranks)
-    best = np.maximum.reduceat(level, starts)
-    sizes = np.diff(np.r_[starts, entries])
-    tops = np.flatnonzero(level == np.repeat(best, sizes))
-    chosen = tops[np.r_[True, ranks[tops][1:] != ranks[tops][:-1]]]
-    levels = np.bincount(best, minlength=n + 1).tolist()
+    # Entries are in (person, time) order: a person's best is the highest (level, earliest),
+    # the largest score ``level << bits | entries - 1 - entry`` of their run.
+    bits = max(entries.bit_length(), 1)
+    score = level << bits | (entries - 1 - np.arange(entries))
+    best = np.maximum.reduceat(score, _person_starts(steps.person(entry_keys)))
+    chosen = entries - 1 - (best & ((1 << bits) - 1))
+    levels = np.bincount(best >> bits, minlength=n + 1).tolist()
     gaps: list[Sequence[int] | np.ndarray] = [np.empty(0, dtype=np.int64)]
     for k in range(1, n):
         through = chosen[level[chosen] > k]

@@ -239,16 +239,25 @@ def read_times(
     records = _load(conn, rows, cache)
     if records is None:
         return None
+    # Grouped by name (each name's rows one run); each column gathered straight from the
+    # records' fields.
+    rows.sort(key=lambda row: (row[1][1], row[1][0], row[0]))
     parts = [records[row_id] for row_id, _ in rows]
-    codes = [np.full(len(records[row_id]), chosen.index(key[1]), np.int32) for row_id, key in rows]
-    found = np.concatenate(parts) if parts else np.empty(0, dtype=RECORD)
+    sizes = np.array([len(part) for part in parts], dtype=np.int64)
+    codes = np.array([chosen.index(key[1]) for _, key in rows], dtype=np.int32)
     return EventRows(
-        uids=found["uid"].astype(np.uint32),
-        micros=found["micros"].astype(np.int64),
-        codes=np.concatenate(codes) if codes else np.empty(0, dtype=np.int32),
+        uids=_column(parts, "uid", np.uint32),
+        micros=_column(parts, "micros", np.int64),
+        codes=np.repeat(codes, sizes),
         names=chosen,
         properties=None,
     )
+
+
+def _column(parts: Sequence[np.ndarray], field: str, dtype: type[np.generic]) -> np.ndarray:
+    if not parts:
+        return np.empty(0, dtype=dtype)
+    return np.concatenate([part[field] for part in parts], dtype=dtype)
 
 
 def _load(
