@@ -271,8 +271,11 @@ def evana_path(
                         route, content=body, headers={"Content-Type": "application/json"}
                     )
                     if response.status_code == 202:
+                        answer = response.json()
+                        if answer.get("rejected"):  # a generated event refused: never wait for it
+                            raise RuntimeError(f"events rejected: {answer['rejected'][:3]}")
                         with lock:
-                            accepted += response.json()["accepted"]
+                            accepted += answer["accepted"]
                         return
                     if response.status_code == 200:  # PostHog's answer: all of it durable
                         with lock:
@@ -299,6 +302,8 @@ def evana_path(
             with concurrent.futures.ThreadPoolExecutor(args.senders) as pool:
                 list(pool.map(send, payloads))
             sent = time.perf_counter() - start
+            if accepted != len(data):
+                raise RuntimeError(f"{accepted} of {len(data)} events accepted")
             while (seen := counted(http, data) - already) < len(data):
                 if time.perf_counter() - start > 3600:
                     raise RuntimeError(f"only {seen} of {len(data)} events arrived")
