@@ -13,8 +13,9 @@ time, data generation included), and at each size end to end: ``--ingest-events`
 the last, so no report changes) sent over HTTP to ``evana serve``, through NATS JetStream to
 ``evana worker`` processes, timed until the reports count them all. Before history is added
 the starting database is copied (``--base-copy``); at the end the copy and the grown database
-are measured again one after the other, reports and end-to-end ingest, so that the largest
-size is compared with the first by the same code on the same quiet machine. ``--compare-only``
+are measured again in turn, twice (copy, grown, grown, copy), reports and end-to-end ingest,
+so that the largest size is compared with the first by the same code on the same quiet machine,
+each by the better of its two rounds. ``--compare-only``
 does that last step alone, later, with the version of evana installed then (it migrates both
 databases first, and reports how long that took).
 
@@ -297,8 +298,9 @@ def main() -> None:
         "--new-days",
         type=int,
         default=None,
-        help="with --compare-only: which 5 new days the end-to-end events go to (a number;"
-        " each rerun needs another; default: the first after the run that grew it)",
+        help="with --compare-only: which 5 new days the first round's end-to-end events go to"
+        " (a number; the second round's are the next; each rerun needs two more; default: the"
+        " first after the run that grew it)",
     )
     parser.add_argument(
         "--partition",
@@ -360,7 +362,7 @@ def main() -> None:
     if args.compare_only:
         migrate_both(url, f"{PG_SERVER}/{args.base_copy}", same_run)
         # New end-to-end days: after those of the stages and of the run that grew it.
-        later = args.new_days or len(args.stages.split(",")) + 2
+        later = args.new_days or len(args.stages.split(",")) + 3
         compare_in_one_run(url, args, base, workdir, later, same_run)
         write_json("growth_compare", {"per_day": per_day, "same_run": same_run}, args.json)
         return
@@ -428,43 +430,71 @@ def compare_in_one_run(
     stage: int,
     out: dict[str, Any],
 ) -> None:
-    """Measure the copy of the starting database and the grown one again, one after the
-    other, reports and end-to-end ingest (the same new events into each, those of ``stage``)."""
+    """Measure the copy of the starting database and the grown one again, in turn and twice
+    (copy, grown, grown, copy), reports and end-to-end ingest; each figure is the better of a
+    database's two rounds.
+
+    The same new events go into both in each round (those of ``stage``, then ``stage + 1``).
+    Two rounds in that order, rather than one each: with one, the grown database's end-to-end
+    ingest once ran at 0.62x the copy's while the API, which never touches the database, took
+    1.4x its CPU per event, the machine's drift, which one round per database cannot tell from
+    the cost of size; and the first writes into a database just vacuumed find the indexes they
+    touch out of memory, where a running installation, writing the current days all day, keeps
+    them there."""
     copy = f"{PG_SERVER}/{args.base_copy}"
-    sizes, partitioned, measured, ingest = [], [], [], []
-    for target in (copy, url):
+    targets = (copy, url)
+    sizes, partitioned = [], []
+    for target in targets:
         vacuum(target)
         stored, by_month = _count(target)
         sizes.append(stored)
         partitioned.append(by_month)
-        print(f"same run: {stored:,} events stored{', partitioned' * by_month}", flush=True)
-        measured.append(measure(target, base, args.repeat, workdir))
+    rounds: list[dict[str, list[dict[str, Any]]]] = [{}, {}]
+    ingest: list[list[dict[str, Any]]] = [[], []]
+    for turn, which in enumerate((0, 1, 1, 0)):
+        print(
+            f"same run, round {turn // 2 + 1}: {sizes[which]:,} events stored"
+            f"{', partitioned' * partitioned[which]}",
+            flush=True,
+        )
+        for row in measure(targets[which], base, args.repeat, workdir):
+            rounds[which].setdefault(row["name"], []).append(row)
         if args.ingest_events:
-            ingest.append(end_to_end(target, stage, args, workdir, base.last_day))
-    first, last = measured
-    rows = [
-        {
-            "name": a["name"],
-            "first_ms": a["ms"],
-            "last_ms": b["ms"],
-            "ratio": b["ms"] / a["ms"],
-            "identical": a["answer"] == b["answer"],
-        }
-        for a, b in zip(first, last, strict=True)
-    ]
+            new_days = stage + turn // 2
+            ingest[which].append(end_to_end(targets[which], new_days, args, workdir, base.last_day))
+    rows = []
+    for name, mine in rounds[0].items():
+        theirs = rounds[1][name]
+        a, b = (min(runs, key=lambda r: float(r["ms"])) for runs in (mine, theirs))
+        rows.append(
+            {
+                "name": name,
+                "first_ms": a["ms"],
+                "last_ms": b["ms"],
+                "ratio": b["ms"] / a["ms"],
+                "identical": all(r["answer"] == a["answer"] for r in mine + theirs),
+                "rounds_ms": [[r["ms"] for r in mine], [r["ms"] for r in theirs]],
+            }
+        )
     out.update({"events": sizes, "partitioned": partitioned, "rows": rows, "end_to_end": ingest})
-    if ingest:
-        out["end_to_end_ratio"] = ingest[1]["events_per_second"] / ingest[0]["events_per_second"]
+    if args.ingest_events:
+        best = [max(runs, key=lambda r: r["events_per_second"]) for runs in ingest]
+        out["end_to_end_ratio"] = best[1]["events_per_second"] / best[0]["events_per_second"]
     print_table(
-        f"Same run: {sizes[0] / 1e6:.1f}M against {sizes[1] / 1e6:.1f}M stored events (warm ms)",
+        f"Same run: {sizes[0] / 1e6:.1f}M against {sizes[1] / 1e6:.1f}M stored events"
+        " (warm ms, the better of two rounds each)",
         ["insight", "first", "last", "last / first"],
         [
             [r["name"], f"{r['first_ms']:.1f}", f"{r['last_ms']:.1f}", f"{r['ratio']:.2f}"]
             for r in rows
         ],
     )
-    if ingest:
-        print(f"end-to-end ingest, last / first: {out['end_to_end_ratio']:.2f}")
+    if args.ingest_events:
+        rates = [" then ".join(f"{r['events_per_second']:,.0f}" for r in runs) for runs in ingest]
+        print(
+            f"end-to-end ingest (events/s, rounds 1 and 2): {rates[0]} at first,"
+            f" {rates[1]} grown; the better, last / first: {out['end_to_end_ratio']:.2f}"
+        )
     if not all(r["identical"] for r in rows):
         raise SystemExit("an answer differs between the first and the grown database")
 
