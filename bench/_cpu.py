@@ -5,7 +5,14 @@ from __future__ import annotations
 import os
 import subprocess
 
-__all__ = ["CpuMeter", "pids_matching"]
+__all__ = ["POSTGRES_BACKGROUND", "POSTGRES_SESSIONS", "CpuMeter", "pids_matching"]
+
+#: PostgreSQL's processes that serve a connection ("postgres: 15/main: user db host(port) idle",
+#: the cluster's name only where it has one), and those that serve the server (checkpointer,
+#: background writer, WAL writer, autovacuum): the second group's CPU follows what was written
+#: before as much as what is written now.
+POSTGRES_SESSIONS = r"^postgres: (\S+: )?\S+ \S+ (\[local\]|\S+\()"
+POSTGRES_BACKGROUND = r"^postgres: (\S+: )?(checkpointer|background writer|walwriter|autovacuum)"
 
 _TICK = os.sysconf("SC_CLK_TCK")
 

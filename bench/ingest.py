@@ -45,7 +45,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from ._cpu import CpuMeter, pids_matching
+from ._cpu import POSTGRES_BACKGROUND, POSTGRES_SESSIONS, CpuMeter, pids_matching
 from ._evana import fresh_postgres, serve
 from ._insight_data import COUNTRIES, PLANS
 from ._report import print_table, write_json
@@ -289,7 +289,8 @@ def evana_path(
                 {
                     "api": pids_matching(f"evana serve --port {port}"),
                     "workers": [proc.pid for proc in procs],
-                    "postgresql": "^postgres",
+                    "postgresql": POSTGRES_SESSIONS,
+                    "postgresql (checkpoints, WAL)": POSTGRES_BACKGROUND,
                     "nats": "nats-server",
                     "sender (this process)": [os.getpid()],
                 }

@@ -43,7 +43,7 @@ from typing import Any
 import httpx
 import psycopg
 
-from ._cpu import CpuMeter, pids_matching
+from ._cpu import POSTGRES_BACKGROUND, POSTGRES_SESSIONS, CpuMeter, pids_matching
 from ._evana import fresh_postgres, serve
 from ._report import print_table, write_json
 from .data import EVENT_NAMES, EventSet, generate
@@ -157,7 +157,8 @@ def run_config(
         groups: dict[str, list[int] | str] = {
             "api": api_pids,
             "worker": worker_pids,
-            "postgresql": "^postgres",
+            "postgresql": POSTGRES_SESSIONS,
+            "postgresql (checkpoints, WAL)": POSTGRES_BACKGROUND,
             "nats": "nats-server",
             "sender": [os.getpid()],
         }
@@ -351,6 +352,7 @@ def main() -> None:
             "api µs/ev",
             "worker µs/ev",
             "postgres µs/ev",
+            "pg bg µs/ev",
             "nats µs/ev",
             "sender µs/ev",
         ],
@@ -367,6 +369,7 @@ def main() -> None:
                 run["cpu_us_per_event"].get("api", 0.0),
                 run["cpu_us_per_event"].get("worker", 0.0),
                 run["cpu_us_per_event"].get("postgresql", 0.0),
+                run["cpu_us_per_event"].get("postgresql (checkpoints, WAL)", 0.0),
                 run["cpu_us_per_event"].get("nats", 0.0),
                 run["cpu_us_per_event"].get("sender", 0.0),
             ]

@@ -112,6 +112,10 @@ def test_ingest_small(tmp_path: Path, services: Services) -> None:
     assert data["evana"]["accepted"] == 30000
     assert data["posthog"]["exact"]
     assert data["posthog"]["accepted"] == 30000
+    # PostgreSQL's CPU comes apart: its sessions, and its checkpoints, WAL and autovacuum.
+    cpu = data["evana"]["cpu_us_per_event"]
+    assert cpu["postgresql"] > 0
+    assert cpu["postgresql (checkpoints, WAL)"] >= 0
     assert data["raw_copy_events_per_second"] > 0
     assert data["row_by_row_events_per_second"] > 0
 
