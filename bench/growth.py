@@ -15,9 +15,9 @@ the last, so no report changes) sent over HTTP to ``evana serve``, through NATS 
 the starting database is copied (``--base-copy``); at the end the copy and the grown database
 are measured again in turn, twice (copy, grown, grown, copy), reports and end-to-end ingest,
 so that the largest size is compared with the first by the same code on the same quiet machine,
-each by the better of its two rounds. ``--compare-only``
-does that last step alone, later, with the version of evana installed then (it migrates both
-databases first, and reports how long that took).
+each by the better of its two rounds. ``--compare-only`` does that last step alone, later,
+with the version of evana installed then (it migrates both databases first, and reports how
+long that took).
 
     python -m bench.insights --events 10000000 --users 400000    # the starting database
     python -m bench.growth --stages 40000000,50000000             # 10M -> 50M -> 100M
@@ -465,7 +465,7 @@ def compare_in_one_run(
     rows = []
     for name, mine in rounds[0].items():
         theirs = rounds[1][name]
-        a, b = (min(runs, key=lambda r: float(r["ms"])) for runs in (mine, theirs))
+        a, b = (min(runs, key=lambda r: r["ms"]) for runs in (mine, theirs))
         rows.append(
             {
                 "name": name,
