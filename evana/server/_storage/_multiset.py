@@ -25,8 +25,6 @@ are read back in microseconds.
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
 
 __all__ = ["EXACT_INT", "Multiset"]
@@ -35,7 +33,6 @@ __all__ = ["EXACT_INT", "Multiset"]
 EXACT_INT = 1 << 53
 
 _WIDE = 1 << 32
-_MAGNITUDE = (1 << 63) - 1
 
 Arrays = tuple[np.ndarray, np.ndarray]
 
@@ -143,9 +140,10 @@ class Multiset:
             values, ranks, words = parts[0]
             i = int(np.searchsorted(ranks, rank))
             return _number(float(values[i]), int(words[i]))
-        # Several parts (days): each is sorted already, so rather than sorting them together
-        # (20 ms for 30 days of 50,000 distinct numbers), find the number by bisection.
-        picked = _reaching(parts, rank)
+        # Several parts (days), each sorted already: rather than sorting them together (20 ms
+        # for 30 days of 50,000 distinct numbers), count, for each number that can be the one,
+        # how many lie at or below it (see ``_reaching``).
+        picked = _reaching(parts, p, rank)
         for values, _, words in parts:
             i = int(np.searchsorted(values, picked))
             if i < len(values) and values[i] == picked:
@@ -153,12 +151,32 @@ class Multiset:
         raise AssertionError("the number picked is in no part")
 
 
-def _reaching(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], rank: int) -> float:
+def _reaching(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], p: int, rank: int) -> float:
     """The least number of the sorted ``parts`` (values, running counts, words) with at least
-    ``rank`` numbers at or below it: a bisection over the floats in order (at most 64 steps,
-    each a binary search in every part)."""
+    ``rank`` (the nearest rank of percentile ``p`` of them all) numbers at or below it.
 
-    def reached(value: float) -> bool:
+    It lies between the least and the greatest of the parts' own percentiles ``p``: at the
+    greatest, each part has at least ⌈p/100·n⌉ of its n numbers at or below it, so at least
+    p/100 of all; below the least, each has fewer than p/100·n, so fewer than p/100 of all.
+    Only the numbers in that span are candidates, and the first whose count reaches
+    ``rank`` is found by bisection over them: about 17 steps for 100,000 candidates, where a
+    bisection over every float took up to 64.
+    """
+    own = [
+        values[np.searchsorted(ranks, max(-(-p * int(ranks[-1]) // 100), 1))]
+        for values, ranks, _ in parts
+    ]
+    low, high = min(own), max(own)
+    candidates = np.unique(
+        np.concatenate(
+            [
+                values[np.searchsorted(values, low) : np.searchsorted(values, high, "right")]
+                for values, _, _ in parts
+            ]
+        )
+    )
+
+    def reaches(value: float) -> bool:
         total = 0
         for values, ranks, _ in parts:
             i = int(np.searchsorted(values, value, "right"))
@@ -166,28 +184,15 @@ def _reaching(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], rank: int)
                 total += int(ranks[i - 1])
         return total >= rank
 
-    low = _order(min(float(values[0]) for values, _, _ in parts))
-    high = _order(max(float(values[-1]) for values, _, _ in parts))
-    while low < high:
-        middle = (low + high) // 2
-        if reached(_unorder(middle)):
-            high = middle
+    # A bisection over the candidates: each step one search in every part.
+    low_i, high_i = 0, len(candidates) - 1
+    while low_i < high_i:
+        middle = (low_i + high_i) // 2
+        if reaches(float(candidates[middle])):
+            high_i = middle
         else:
-            low = middle + 1
-    return _unorder(low)
-
-
-def _order(value: float) -> int:
-    """An integer that orders floats as they compare (-0.0 and 0.0 alike): the float's bits
-    as an integer for positive floats, their magnitude's negated for negative ones."""
-    bits: int = struct.unpack("<q", struct.pack("<d", value))[0]
-    return bits if bits >= 0 else -(bits & _MAGNITUDE)
-
-
-def _unorder(key: int) -> float:
-    """The float of :func:`_order`'s integer (0.0 for 0)."""
-    value: float = struct.unpack("<d", struct.pack("<q", abs(key)))[0]
-    return value if key >= 0 else -value
+            low_i = middle + 1
+    return float(candidates[low_i])
 
 
 def _number(value: float, word: int) -> int | float:
