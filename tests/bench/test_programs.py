@@ -90,6 +90,11 @@ def test_insights_small(tmp_path: Path, services: Services) -> None:
     assert {row["mode"] for row in data["insights"]} == {"postgresql", "sqlite"}
     assert len(data["insights"]) == 22
     assert all(row["identical"] for row in data["insights"])
+    # The least a call through the API takes, measured once per server, beside every insight.
+    for mode in ("postgresql", "sqlite"):
+        floors = {row["floor_ms"] for row in data["insights"] if row["mode"] == mode}
+        assert len(floors) == 1
+        assert floors.pop() > 0
     assert data["storage"]["postgresql"]["events_table_bytes"] > 0
     assert data["storage"]["postgresql"]["rollups_bytes"] > 0
     assert data["storage"]["postgresql"]["property_rollups_bytes"] > 0
