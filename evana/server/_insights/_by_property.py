@@ -12,6 +12,7 @@ reads raw events.
 
 from __future__ import annotations
 
+import bisect
 import datetime as dt
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
@@ -68,7 +69,12 @@ def _groups(
         value = None if text == MISSING_VALUE else json_value(text)
         if holds is not None and not holds({} if value is None else {prop: value}, None):
             continue
-        group = out.setdefault(breakdown_text(value) if by_value else None, {})
+        label = breakdown_text(value) if by_value else None
+        group = out.get(label)
+        if group is None and not users:
+            out[label] = dict(by_day)  # counts alone, and the first value of its label
+            continue
+        group = out.setdefault(label, {})
         for day, (count, bitmap) in by_day.items():
             persons = None if bitmap is None else reader.persons.translate(bitmap)
             _add(group, day, count, persons)
@@ -86,6 +92,12 @@ def _add(days: Days, day: dt.date, count: int, persons: AbstractBitMap | None) -
 
 
 def _merge(parts: Sequence[Days]) -> Days:
+    if all(persons is None for part in parts for _, persons in part.values()):
+        counts: dict[dt.date, int] = {}
+        for part in parts:
+            for day, (count, _) in part.items():
+                counts[day] = counts.get(day, 0) + count
+        return {day: (count, None) for day, count in counts.items()}
     out: Days = {}
     for part in parts:
         for day, (count, persons) in part.items():
@@ -208,23 +220,37 @@ def _result(
             "math": series.math,
             "breakdown": label,
             "points": [
-                {"date": start, "value": _math(days, users, start, end)} for start, end in spans
+                {"date": start, "value": value}
+                for (start, _), value in zip(spans, _by_span(days, users, spans), strict=True)
             ],
             "total": total,
         }
     )
 
 
-def _math(days: Days, users: bool, start: dt.date | None = None, end: dt.date | None = None) -> int:
-    """Events or distinct persons of the days in [start, end] (every day when not given)."""
-    inside = [
-        item
-        for day, item in days.items()
-        if (start is None or day >= start) and (end is None or day <= end)
-    ]
+def _by_span(days: Days, users: bool, spans: Sequence[tuple[dt.date, dt.date]]) -> list[int]:
+    """Events or distinct persons of each span (contiguous, in order), in one pass over the
+    days."""
+    starts = [start for start, _ in spans]
+    counts = [0] * len(spans)
+    parts: list[list[AbstractBitMap]] = [[] for _ in spans]
+    for day, (count, persons) in days.items():
+        at = bisect.bisect_right(starts, day) - 1
+        if at < 0 or day > spans[at][1]:
+            continue
+        counts[at] += count
+        if persons is not None:
+            parts[at].append(persons)
     if not users:
-        return sum(count for count, _ in inside)
-    parts = [persons for _, persons in inside if persons is not None]
+        return counts
+    return [len(BitMap.union(*found)) if found else 0 for found in parts]
+
+
+def _math(days: Days, users: bool) -> int:
+    """Events or distinct persons of every day of ``days``."""
+    if not users:
+        return sum(count for count, _ in days.values())
+    parts = [persons for _, persons in days.values() if persons is not None]
     return len(BitMap.union(*parts)) if parts else 0
 
 
