@@ -13,7 +13,8 @@ for the same definition (DESIGN.md, "Insights") in the same run. Every figure of
 must be identical, or the program exits non-zero. Beside each insight it reports the floor: the
 warm time of the least call of the API (a one-day trend of an event never sent, through the key's
 lookup and a read transaction), and that floor's ratio to DuckDB's time, the best ratio any
-insight could reach on this machine through HTTP.
+insight could reach on this machine through HTTP; and the time of ``/healthz``, the HTTP exchange
+alone.
 
     python -m bench.insights                                   # 1M events, 40k users, 90 days
     python -m bench.insights --events 10000000 --users 400000  # the issue's size
@@ -531,7 +532,7 @@ def run_mode(
     """
     ours: list[tuple[float, float, Any]] = []
     with insight_api(url, workdir) as http:
-        floor = _floor(http, todo, repeat)
+        floor, health = _floor(http, todo, repeat)
         for insight in todo:
 
             def call(insight: Insight = insight) -> dict[str, Any]:
@@ -564,6 +565,7 @@ def run_mode(
                 "ratio": warm / duck_warm,
                 "floor_ms": floor,
                 "floor_ratio": floor / duck_warm,
+                "healthz_ms": health,
                 "first_ratio": cold / duck_warm,
                 "target": insight.target,
                 "meets_target": warm / duck_warm <= insight.target,
@@ -573,7 +575,7 @@ def run_mode(
         )
         print(
             f"  {label:10} {insight.name:32} evana {warm:9.1f} ms (first {cold:9.1f})"
-            f"  duckdb {duck_warm:8.1f} ms  floor {floor:6.1f} ms"
+            f"  duckdb {duck_warm:8.1f} ms  floor {floor:6.1f} ms  /healthz {health:5.1f} ms"
             f"  {'identical' if identical else 'DIFFERENT'}",
             flush=True,
         )
@@ -584,12 +586,14 @@ def run_mode(
 _NO_EVENT = "bench_never_sent"
 
 
-def _floor(http: httpx.Client, todo: list[Insight], repeat: int) -> float:
-    """The median warm time of the least an insight call does (ms): a trend of an event never
-    sent, over one day, goes through HTTP, the key's lookup, the read transaction with the
-    persons as of it, one read that finds nothing and the answer's JSON. No insight through the
-    API can take less, so an insight whose DuckDB time is under ``floor / target`` cannot
-    meet its target here, whatever evana computes."""
+def _floor(http: httpx.Client, todo: list[Insight], repeat: int) -> tuple[float, float]:
+    """The median warm times (ms) of the least an insight call does, and of ``/healthz``.
+
+    The first is a trend of an event never sent, over one day: HTTP, the key's lookup, the
+    read transaction with the persons as of it, one read that finds nothing and the answer's
+    JSON. No insight through the API takes less, so one whose DuckDB time is under ``floor /
+    target`` cannot meet its target here, whatever evana computes. ``/healthz`` (no key, no
+    database) is what the HTTP exchange alone costs."""
     day = min(i.payload["since"] for i in todo)
     body = {
         "since": day,
@@ -601,7 +605,8 @@ def _floor(http: httpx.Client, todo: list[Insight], repeat: int) -> float:
         http.post("/v1/query/trends", json=body).raise_for_status()
 
     _, warm, _ = time_call(call, max(repeat, 20))
-    return warm
+    _, health, _ = time_call(lambda: http.get("/healthz").raise_for_status(), max(repeat, 20))
+    return warm, health
 
 
 def _explain(label: str, insight: Insight, ours: Any, theirs: Any, path: str = "") -> None:

@@ -95,6 +95,7 @@ def test_insights_small(tmp_path: Path, services: Services) -> None:
         floors = {row["floor_ms"] for row in data["insights"] if row["mode"] == mode}
         assert len(floors) == 1
         assert floors.pop() > 0
+    assert all(row["healthz_ms"] > 0 for row in data["insights"])
     assert data["storage"]["postgresql"]["events_table_bytes"] > 0
     assert data["storage"]["postgresql"]["rollups_bytes"] > 0
     assert data["storage"]["postgresql"]["property_rollups_bytes"] > 0
