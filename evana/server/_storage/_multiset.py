@@ -141,8 +141,8 @@ class Multiset:
             i = int(np.searchsorted(ranks, rank))
             return _number(float(values[i]), int(words[i]))
         # Several parts (days), each sorted already: rather than sorting them together (20 ms
-        # for 30 days of 50,000 distinct numbers), count, for each number that can be the one,
-        # how many lie at or below it (see ``_reaching``).
+        # for 30 days of 50,000 distinct numbers), bisect over the numbers that can be the one
+        # (see ``_reaching``).
         picked = _reaching(parts, p, rank)
         for values, _, words in parts:
             i = int(np.searchsorted(values, picked))
