@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, insert, select, update
+from sqlalchemy import bindparam, func, insert, select, update
 
 from ._database import Database
 from ._tables import api_keys
@@ -28,6 +28,11 @@ class KeyRecord:
     def active(self) -> bool:
         """False once revoked."""
         return self.revoked_at is None
+
+
+#: Every request's key lookup, built once: SQLAlchemy then keys its compiled form without
+#: walking the statement again on each call.
+_BY_ID = select(api_keys).where(api_keys.c.key_id == bindparam("key_id"))
 
 
 class KeyRepository:
@@ -53,7 +58,7 @@ class KeyRepository:
     def get(self, key_id: str) -> KeyRecord | None:
         """The key with this id, revoked or not."""
         with self.db.lookup() as conn:
-            row = conn.execute(select(api_keys).where(api_keys.c.key_id == key_id)).first()
+            row = conn.execute(_BY_ID, {"key_id": key_id}).first()
         return KeyRecord(**row._mapping) if row else None
 
     def all(self) -> list[KeyRecord]:

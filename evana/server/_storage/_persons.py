@@ -224,10 +224,12 @@ class PersonDirectory:
             return merged_properties(fresh, persons)
 
 
+#: Read by every report, built once (see ``_keys._BY_ID``).
+_STATE = select(person_state.c.epoch, person_state.c.resets).where(person_state.c.id == _STATE_ROW)
+
+
 def _state(conn: Connection) -> tuple[int, int]:
-    row = conn.execute(
-        select(person_state.c.epoch, person_state.c.resets).where(person_state.c.id == _STATE_ROW)
-    ).first()
+    row = conn.execute(_STATE).first()
     return (0, 0) if row is None else (int(row[0]), int(row[1]))
 
 

@@ -165,19 +165,23 @@ class Tracked:
         return self.numbers.get(prop) == dt.date.max
 
 
+#: Read by every write and every report of a tracked property, built once: SQLAlchemy then
+#: keys its compiled form without walking the statement again on each call.
+_TRACKED = select(
+    tracked_properties.c.property,
+    tracked_properties.c.kind,
+    tracked_properties.c.complete_through,
+    tracked_properties.c.ready,
+)
+
+
 def read_tracked(conn: Connection, dialect: Any = None) -> Tracked:
     """The tracked properties. With a ``dialect`` (a writer's read), first take the shared
     lock that holds off a backfill step until this transaction ends."""
     if dialect is not None:
         dialect.lock_tracked(conn, shared=True)
-    stmt = select(
-        tracked_properties.c.property,
-        tracked_properties.c.kind,
-        tracked_properties.c.complete_through,
-        tracked_properties.c.ready,
-    )
     found: dict[str, dict[str, dt.date]] = {VALUES: {}, NUMBER: {}}
-    for prop, kind, last, ready in conn.execute(stmt):
+    for prop, kind, last, ready in conn.execute(_TRACKED):
         if ready or last is not None:  # a property no day of which is built yet covers none
             found.setdefault(kind, {})[prop] = dt.date.max if ready else last
     return Tracked(found[VALUES], found[NUMBER])

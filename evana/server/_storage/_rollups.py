@@ -13,7 +13,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Protocol
 
 from pyroaring import AbstractBitMap, BitMap, FrozenBitMap
-from sqlalchemy import ColumnElement, Connection, Select, Table, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, Select, Table, and_, bindparam, func, or_, select
 
 from ._bitmaps import BitmapCache, BitmapSource, load_bitmaps
 from ._tables import ALL_EVENTS, PERSON_EVENTS, rollups
@@ -30,6 +30,18 @@ __all__ = [
 ]
 
 Key = tuple[dt.date, str]
+
+#: A trend's count of events per day, built once: SQLAlchemy then keys its compiled form
+#: without walking the statement again on each call.
+_EVENTS_BY_DAY = (
+    select(rollups.c.day, func.sum(rollups.c.events))
+    .where(
+        rollups.c.event == bindparam("event"),
+        rollups.c.day.between(bindparam("start"), bindparam("end")),
+    )
+    .group_by(rollups.c.day)
+)
+
 #: A rollup row as appended: (day, event, events, users as a serialized roaring bitmap).
 RollupRow = tuple[dt.date, str, int, bytes]
 
@@ -234,12 +246,8 @@ class RollupReader:
 
     def events_by_day(self, event: str, start: dt.date, end: dt.date) -> dict[dt.date, int]:
         """Events of ``event`` (``ALL_EVENTS``: any) on each day of [start, end] that has some."""
-        stmt = (
-            select(rollups.c.day, func.sum(rollups.c.events))
-            .where(rollups.c.event == event, rollups.c.day.between(start, end))
-            .group_by(rollups.c.day)
-        )
-        return {day: int(count) for day, count in self.conn.execute(stmt)}
+        rows = self.conn.execute(_EVENTS_BY_DAY, {"event": event, "start": start, "end": end})
+        return {day: int(count) for day, count in rows}
 
     def users_of_events(
         self, names: Sequence[str], start: dt.date, end: dt.date
