@@ -70,8 +70,7 @@ def _groups(
         if holds is not None and not holds({} if value is None else {prop: value}, None):
             continue
         label = breakdown_text(value) if by_value else None
-        group = out.get(label)
-        if group is None and not users:
+        if label not in out and not users:
             out[label] = dict(by_day)  # counts alone, and the first value of its label
             continue
         group = out.setdefault(label, {})
@@ -92,12 +91,6 @@ def _add(days: Days, day: dt.date, count: int, persons: AbstractBitMap | None) -
 
 
 def _merge(parts: Sequence[Days]) -> Days:
-    if all(persons is None for part in parts for _, persons in part.values()):
-        counts: dict[dt.date, int] = {}
-        for part in parts:
-            for day, (count, _) in part.items():
-                counts[day] = counts.get(day, 0) + count
-        return {day: (count, None) for day, count in counts.items()}
     out: Days = {}
     for part in parts:
         for day, (count, persons) in part.items():
