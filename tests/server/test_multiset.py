@@ -101,3 +101,18 @@ def test_a_summary_with_an_integer_past_float64_knows_no_percentile() -> None:
     later.merge(exact)
     later.add(1)
     assert later.values is None
+
+
+def test_a_copy_shares_stored_parts_and_leaves_the_cached_one_as_it_was() -> None:
+    cached = Multiset.from_bytes(_bag([1, 2, 3, 4]).to_bytes())
+    assert cached.percentile(50) == 2  # its running counts are made and kept
+    copy = cached.copy()
+    for value in (10, 10, 10, 10):
+        copy.add(value)
+    merged = Multiset()
+    merged.merge(copy)
+    merged.merge(cached)
+    assert (copy.percentile(50), copy.percentile(100)) == (4, 10)
+    assert (cached.percentile(50), cached.percentile(100)) == (2, 4)
+    assert merged.percentile(50) == 3
+    assert cached.nbytes == 3 * 8 * 4

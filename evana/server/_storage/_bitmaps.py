@@ -18,6 +18,7 @@ import numpy as np
 from pyroaring import FrozenBitMap
 from sqlalchemy import Connection
 
+from ._multiset import Multiset
 from ._packs import Values
 
 __all__ = ["BitmapCache", "BitmapSource", "RowCache", "load_bitmaps", "load_rows"]
@@ -139,8 +140,8 @@ class BitmapCache(RowCache[FrozenBitMap]):
         super().__init__(max_bytes)
         #: Records (``_times.RECORD`` arrays) of event-times rows, by row id.
         self.times: RowCache[np.ndarray] = RowCache(max_bytes)
-        #: Stored multisets (``_multiset``'s bytes) of number rollup rows, by row id.
-        self.multisets: RowCache[bytes] = RowCache(max_bytes)
+        #: The multisets of number rollup rows, decoded, by row id.
+        self.multisets: RowCache[Multiset] = RowCache(max_bytes)
         #: The values (``_packs.Values``) of property rollup rows, by row id.
         self.values: RowCache[Values] = RowCache(max_bytes)
 

@@ -37,6 +37,31 @@ _WIDE = 1 << 32
 Arrays = tuple[np.ndarray, np.ndarray]
 
 
+class _Part:
+    """Numbers as stored: ``values`` sorted by (value, is_int), each pair once, with their
+    ``words`` (``count * 2 + is_int``); never changed once made, so a cached part is shared
+    by every reader."""
+
+    __slots__ = ("_ranks", "values", "words")
+
+    def __init__(self, values: np.ndarray, words: np.ndarray) -> None:
+        self.values, self.words = values, words
+        self._ranks: np.ndarray | None = None
+
+    @property
+    def ranks(self) -> np.ndarray:
+        """The running counts: ``ranks[i]`` numbers are at or below ``values[i]``. Made on
+        first use and kept: a percentile over thirty cached days summed each day's counts
+        again on every call, the largest part of its time."""
+        if self._ranks is None:
+            self._ranks = np.cumsum(self.words >> np.uint64(1))
+        return self._ranks
+
+    @property
+    def total(self) -> int:
+        return int(self.ranks[-1]) if len(self.values) else 0
+
+
 class Multiset:
     """Numbers with their counts: added one at a time (a write), or merged from stored ones
     (a read, a compaction), which stay apart, each sorted, until stored."""
@@ -46,8 +71,8 @@ class Multiset:
     def __init__(self) -> None:
         # The numbers added one at a time, by (value as a float, whether an int).
         self._added: dict[tuple[float, bool], int] = {}
-        # Arrays (values, words) as stored: each sorted by (value, is_int), each pair once.
-        self._parts: list[Arrays] = []
+        # The parts as stored, each sorted by (value, is_int), each pair once.
+        self._parts: list[_Part] = []
 
     def add(self, value: int | float) -> None:
         """Count one number (an int of at most ``EXACT_INT`` in magnitude, or a finite float)."""
@@ -60,7 +85,20 @@ class Multiset:
             self._added[key] = self._added.get(key, 0) + count
         self._parts.extend(other._parts)
 
-    def _arrays(self) -> list[Arrays]:
+    def copy(self) -> Multiset:
+        """A multiset of the same numbers that shares this one's stored parts (they never
+        change), so that adding to it leaves this one as it is (a cached one, say)."""
+        out = Multiset()
+        out._added = dict(self._added)
+        out._parts = list(self._parts)
+        return out
+
+    @property
+    def nbytes(self) -> int:
+        """The memory its stored parts take, with their running counts once made."""
+        return sum(3 * part.values.nbytes for part in self._parts)
+
+    def _arrays(self) -> list[_Part]:
         parts = list(self._parts)
         if self._added:
             values = np.fromiter((v for v, _ in self._added), np.float64, len(self._added))
@@ -70,7 +108,7 @@ class Multiset:
                 len(self._added),
             )
             order = np.lexsort((words & np.uint64(1), values))
-            parts.append((values[order], words[order]))
+            parts.append(_Part(values[order], words[order]))
         return parts
 
     def _joined(self) -> tuple[Arrays, bool]:
@@ -78,11 +116,11 @@ class Multiset:
         already (a single part is)."""
         parts = self._arrays()
         if len(parts) == 1:
-            return parts[0], True
+            return (parts[0].values, parts[0].words), True
         if not parts:
             return (np.empty(0, np.float64), np.empty(0, np.uint64)), True
-        values = np.concatenate([v for v, _ in parts])
-        return (values, np.concatenate([w for _, w in parts])), False
+        values = np.concatenate([part.values for part in parts])
+        return (values, np.concatenate([part.words for part in parts])), False
 
     def _distinct(self) -> Arrays:
         """The numbers sorted by (value, is_int), each distinct pair once with its total."""
@@ -125,74 +163,66 @@ class Multiset:
             values = np.frombuffer(data, "<f8", n).astype(np.float64, copy=False)
             kind = "<u8" if width == 8 else "<u4"
             words = np.frombuffer(data, kind, n, 8 * n).astype(np.uint64)
-            out._parts.append((values, words))
+            out._parts.append(_Part(values, words))
         return out
 
     def percentile(self, p: int) -> int | float | None:
         """Nearest rank: the number at rank ⌈p/100·n⌉ (at least 1) in ascending order; None
         when empty. An int when the number picked was one."""
-        parts = [(v, np.cumsum(w >> np.uint64(1)), w) for v, w in self._arrays()]
-        n = sum(int(ranks[-1]) for _, ranks, _ in parts)
+        parts = [part for part in self._arrays() if len(part.values)]
+        n = sum(part.total for part in parts)
         if not n:
             return None
         rank = max(-(-p * n // 100), 1)
         if len(parts) == 1:
-            values, ranks, words = parts[0]
-            i = int(np.searchsorted(ranks, rank))
-            return _number(float(values[i]), int(words[i]))
+            (part,) = parts
+            i = int(np.searchsorted(part.ranks, rank))
+            return _number(float(part.values[i]), int(part.words[i]))
         # Several parts (days), each sorted already: rather than sorting them together (20 ms
         # for 30 days of 50,000 distinct numbers), bisect over the numbers that can be the one
         # (see ``_reaching``).
         picked = _reaching(parts, p, rank)
-        for values, _, words in parts:
-            i = int(np.searchsorted(values, picked))
-            if i < len(values) and values[i] == picked:
-                return _number(float(values[i]), int(words[i]))
+        for part in parts:
+            i = int(np.searchsorted(part.values, picked))
+            if i < len(part.values) and part.values[i] == picked:
+                return _number(float(part.values[i]), int(part.words[i]))
         raise AssertionError("the number picked is in no part")
 
 
-def _reaching(parts: list[tuple[np.ndarray, np.ndarray, np.ndarray]], p: int, rank: int) -> float:
-    """The least number of the sorted ``parts`` (values, running counts, words) with at least
-    ``rank`` (the nearest rank of percentile ``p`` of them all) numbers at or below it.
+def _reaching(parts: list[_Part], p: int, rank: int) -> float:
+    """The least number of the sorted, non-empty ``parts`` with at least ``rank`` (the
+    nearest rank of percentile ``p`` of them all) numbers at or below it.
 
     It lies between the least and the greatest of the parts' own percentiles ``p``: at the
     greatest, each part has at least ⌈p/100·n⌉ of its n numbers at or below it, so at least
     p/100 of all; below the least, each has fewer than p/100·n, so fewer than p/100 of all.
-    Only the numbers in that span are candidates, and the first whose count reaches
-    ``rank`` is found by bisection over them: about 17 steps for 100,000 candidates, where a
-    bisection over every float took up to 64.
+    Only the numbers in that span are candidates (7,000 of 30 days' 730,000 distinct
+    amounts in the benchmark). Sorted together, each candidate's count at or below it is
+    at least the numbers below the span plus the running count up to it, exactly that at
+    the last copy of a value; the first candidate whose running count reaches ``rank`` is
+    the number. One sort of the candidates, where a bisection over them made a search in
+    every part at each of its 12 steps.
     """
     own = [
-        values[np.searchsorted(ranks, max(-(-p * int(ranks[-1]) // 100), 1))]
-        for values, ranks, _ in parts
+        part.values[np.searchsorted(part.ranks, max(-(-p * part.total // 100), 1))]
+        for part in parts
     ]
     low, high = min(own), max(own)
-    candidates = np.unique(
-        np.concatenate(
-            [
-                values[np.searchsorted(values, low) : np.searchsorted(values, high, "right")]
-                for values, _, _ in parts
-            ]
-        )
-    )
-
-    def reaches(value: float) -> bool:
-        total = 0
-        for values, ranks, _ in parts:
-            i = int(np.searchsorted(values, value, "right"))
-            if i:
-                total += int(ranks[i - 1])
-        return total >= rank
-
-    # A bisection over the candidates: each step one search in every part.
-    low_i, high_i = 0, len(candidates) - 1
-    while low_i < high_i:
-        middle = (low_i + high_i) // 2
-        if reaches(float(candidates[middle])):
-            high_i = middle
-        else:
-            low_i = middle + 1
-    return float(candidates[low_i])
+    below = 0
+    values, counts = [], []
+    for part in parts:
+        start = int(np.searchsorted(part.values, low))
+        end = int(np.searchsorted(part.values, high, "right"))
+        if start:
+            below += int(part.ranks[start - 1])
+        values.append(part.values[start:end])
+        counts.append(part.words[start:end] >> np.uint64(1))
+    joined = np.concatenate(values)
+    order = np.argsort(joined, kind="stable")
+    reached = np.cumsum(np.concatenate(counts)[order]) + np.uint64(below)
+    at = int(np.searchsorted(reached, np.uint64(rank)))
+    assert at < len(order), "the nearest rank lies past the parts' greatest percentile"
+    return float(joined[order[at]])
 
 
 def _number(value: float, word: int) -> int | float:

@@ -198,12 +198,17 @@ def write_number_deltas(
     )
 
 
-def summary_of(row: Any, values: bytes | None = None) -> Summary:
-    """A stored row's summary, its multiset from ``values`` when the row was read without."""
+def summary_of(row: Any, values: bytes | Multiset | None = None) -> Summary:
+    """A stored row's summary, its multiset from ``values`` (stored bytes, or a cached
+    multiset, copied) when the row was read without."""
     from ._dialect import json_value
 
     if values is None and "values" in row._fields:
         values = row.values
+    if isinstance(values, Multiset):
+        values = values.copy()
+    elif values is not None:
+        values = Multiset.from_bytes(values)
     return Summary(
         int(row.count),
         int(row.ints),
@@ -211,7 +216,7 @@ def summary_of(row: Any, values: bytes | None = None) -> Summary:
         int(row.scaled_sum),
         json_value(row.low),
         json_value(row.high),
-        None if values is None else Multiset.from_bytes(values),
+        values,
     )
 
 
@@ -223,14 +228,14 @@ def number_summaries(
     end: dt.date,
     *,
     with_values: bool = True,
-    cache: RowCache[bytes] | None = None,
+    cache: RowCache[Multiset] | None = None,
 ) -> dict[dt.date, Summary]:
     """Per day of [start, end], the summary of ``prop`` over events ``event``; without
     ``with_values``, summaries hold no multiset (a sum need not read every distinct number).
 
     With a ``cache``, multisets are read by row id, only those not cached (rows are immutable
-    and ids never reused); a row merged away between the two reads makes it read again
-    without the cache.
+    and ids never reused), and kept decoded, with the running counts a percentile makes; a
+    row merged away between the two reads makes it read again without the cache.
     """
     where = (
         number_rollups.c.event == number_key(event, prop),
@@ -242,7 +247,7 @@ def number_summaries(
         known = number_rollups.c["values"].is_not(None).label("known")
         columns = [c for c in number_rollups.c if c.name != "values"]
         rows = list(conn.execute(select(*columns, known).where(*where)))
-    blobs: dict[int, bytes] = {}
+    blobs: dict[int, Multiset] = {}
     if with_values and cache is not None:
         live: dict[Hashable, set[int]] = {}
         for row in rows:
@@ -255,8 +260,8 @@ def number_summaries(
             key_of = {row.id: (row.day, row.event) for row in rows}
             dialect = dialect_of(conn)
             for row_id, blob in dialect.fetch_blobs(conn, number_rollups, "values", missing):
-                blobs[row_id] = bytes(blob)
-                cache.put(row_id, blobs[row_id], len(blob), key_of[row_id])
+                blobs[row_id] = found = Multiset.from_bytes(bytes(blob))
+                cache.put(row_id, found, found.nbytes, key_of[row_id])
         if len(blobs) < len(wanted):
             return number_summaries(conn, event, prop, start, end)
     out: dict[dt.date, Summary] = {}
