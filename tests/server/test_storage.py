@@ -327,6 +327,75 @@ def test_upgrading_packs_the_property_rollups_of_each_property(
         db.dispose()
 
 
+def test_property_rollup_rows_get_their_counts_and_rows_without_are_still_read_right(
+    db_url: str, tmp_path: object, request: pytest.FixtureRequest
+) -> None:
+    """Upgrading to 0008 stores each packed row's counts beside it; a count of events reads
+    those alone, and a row appended without them (by a worker of an older version) has its
+    counts taken from its values, so both readings agree with the users' reading."""
+    from pyroaring import BitMap
+    from sqlalchemy import insert
+
+    from evana.server._storage import BitmapCache, PropertyReader
+    from evana.server._storage._migrate import downgrade
+    from evana.server._storage._packs import pack, tally, unpack_tally
+    from evana.server._storage._tables import property_rollups, tracked_properties
+
+    if db_url.startswith("sqlite"):
+        url = f"sqlite:///{tmp_path}/old.db"
+    else:
+        url = request.getfixturevalue("pg_fresh_url")  # a database never migrated
+    one, two = T0.date(), T0.date() + dt.timedelta(days=1)
+    packed = {'"pro"': (3, BitMap([1, 2])), "null": (1, BitMap([7]))}
+    db = Database(url)
+    try:
+        upgrade(db, "0007")
+        with db.write() as conn:
+            row = {"day": one, "event": "buy\x1fplan", "events": 4, "users": pack(packed)}
+            conn.execute(insert(property_rollups), [row])  # as 0007 stored it: no counts
+            conn.execute(
+                insert(tracked_properties),
+                [{"property": "plan", "kind": "values", "complete_through": None, "ready": True}],
+            )
+        assert upgrade(db) == head_revision()
+        with db.write() as conn:
+            counts = conn.execute(select(property_rollups.c.counts)).scalar_one()
+            assert unpack_tally(counts) == {'"pro"': 3, "null": 1}
+            # A row of an older worker, written after the upgrade: no counts.
+            later = {'"pro"': (2, BitMap([2, 9]))}
+            conn.execute(
+                insert(property_rollups),
+                [{"day": two, "event": "buy\x1fplan", "events": 2, "users": pack(later)}],
+            )
+            db.dialect.append_rollups(
+                conn, [(two, "buy\x1fplan", 1, pack(packed))], property_rollups
+            )
+        with db.read() as conn:
+            assert (
+                conn.execute(select(property_rollups.c.counts).where(property_rollups.c.day == two))
+                .scalars()
+                .all()
+                .count(tally(pack(packed)))
+                == 1
+            )
+            for cache in (None, BitmapCache()):
+                reader = PropertyReader(conn, db.dialect, cache)
+                for _ in range(2):  # the second time from the cache
+                    counted = reader.values("buy", "plan", None, two, users=False)
+                    assert counted == {
+                        '"pro"': {one: (3, None), two: (5, None)},
+                        "null": {one: (1, None), two: (1, None)},
+                    }
+                users = reader.values("buy", "plan", None, two, users=True)
+                assert users is not None
+                assert {t: {d: n for d, (n, _) in by.items()} for t, by in users.items()} == {
+                    t: {d: n for d, (n, _) in by.items()} for t, by in counted.items()
+                }
+        assert downgrade(db, "0007") == "0007"
+    finally:
+        db.dispose()
+
+
 def test_upgrading_rebuilds_number_rollups_with_their_multisets(
     db_url: str, tmp_path: object, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -131,10 +131,10 @@ class RowCache(Generic[V]):
 
 class BitmapCache(RowCache[FrozenBitMap]):
     """Deserialized bitmaps of rollup rows (and unions of them), and beside them, in
-    :attr:`times`, :attr:`multisets` and :attr:`values`, the records of ``event_times`` rows,
-    the stored multisets of ``number_rollups`` rows and the values of ``property_rollups``
-    rows: those tables' rows are immutable too, so nothing here can go stale. One per server,
-    shared by every report."""
+    :attr:`times`, :attr:`multisets`, :attr:`values` and :attr:`counts`, the records of
+    ``event_times`` rows, the multisets of ``number_rollups`` rows and the values (and the
+    counts alone) of ``property_rollups`` rows: those tables' rows are immutable too, so
+    nothing here can go stale. One per server, shared by every report."""
 
     def __init__(self, max_bytes: int = 256 * 1024 * 1024) -> None:
         super().__init__(max_bytes)
@@ -144,6 +144,8 @@ class BitmapCache(RowCache[FrozenBitMap]):
         self.multisets: RowCache[Multiset] = RowCache(max_bytes)
         #: The values (``_packs.Values``) of property rollup rows, by row id.
         self.values: RowCache[Values] = RowCache(max_bytes)
+        #: The events per value (``_packs.tally``) of property rollup rows, by row id.
+        self.counts: RowCache[dict[str, int]] = RowCache(max_bytes)
 
 
 def load_rows(

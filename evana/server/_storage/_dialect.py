@@ -50,9 +50,10 @@ from sqlalchemy.pool import StaticPool
 from evana.errors import PermanentStorageError, StorageError, TransientStorageError
 from evana.server._batch import NormalizedEvent
 
+from ._packs import tally
 from ._partitions import refuse_dropped
 from ._rollups import Key, RollupRow
-from ._tables import event_times, rollups
+from ._tables import event_times, property_rollups, rollups
 
 __all__ = ["Dialect", "classify_error", "dialect_for_url", "is_database_error", "json_text"]
 
@@ -79,6 +80,10 @@ _COPY_EVENTS = (
 _COPY_EVENTS_TYPES = ["uuid", "text", "text", "timestamptz", "jsonb", "timestamptz"]
 _COPY_ROLLUPS = "COPY {} (day, event, events, users) FROM STDIN (FORMAT BINARY)"
 _COPY_ROLLUPS_TYPES = ["date", "text", "int8", "bytea"]
+_COPY_VALUES = (
+    "COPY property_rollups (day, event, events, users, counts) FROM STDIN (FORMAT BINARY)"
+)
+_COPY_VALUES_TYPES = [*_COPY_ROLLUPS_TYPES, "bytea"]
 _COPY_TIMES = "COPY event_times (day, event, times) FROM STDIN (FORMAT BINARY)"
 _COPY_TIMES_TYPES = ["date", "text", "bytea"]
 _INSERT_NEW = """
@@ -243,11 +248,16 @@ class Dialect:
         self, conn: Connection, rows: Sequence[RollupRow], table: Table = rollups
     ) -> None:
         """Insert rollup rows (day, event, events, users bitmap) into ``table`` (``rollups``
-        or ``property_rollups``); ids come from the table."""
+        or ``property_rollups``, whose rows get their ``counts`` too); ids come from the
+        table."""
         if rows:
             conn.execute(
                 insert(table),
-                [{"day": d, "event": e, "events": n, "users": u} for d, e, n, u in rows],
+                [
+                    {"day": d, "event": e, "events": n, "users": u}
+                    | ({"counts": tally(u)} if table is property_rollups else {})
+                    for d, e, n, u in rows
+                ],
             )
 
     def append_times(self, conn: Connection, rows: Sequence[tuple[dt.date, str, bytes]]) -> None:
@@ -450,10 +460,12 @@ class PostgresDialect(Dialect):
             return
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.cursor(binary=True) as cur, cur.copy(_COPY_ROLLUPS.format(table.name)) as copy:
-            copy.set_types(_COPY_ROLLUPS_TYPES)
+        values = table is property_rollups
+        command = _COPY_VALUES if values else _COPY_ROLLUPS.format(table.name)
+        with raw.cursor(binary=True) as cur, cur.copy(command) as copy:
+            copy.set_types(_COPY_VALUES_TYPES if values else _COPY_ROLLUPS_TYPES)
             for row in rows:
-                copy.write_row(row)
+                copy.write_row((*row, tally(row[3])) if values else row)
 
     def append_times(self, conn: Connection, rows: Sequence[tuple[dt.date, str, bytes]]) -> None:
         # Binary COPY, as for the rollups: a write appends a row per (day, event) it touched.

@@ -19,7 +19,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from ._database import Database
 from ._numbers import number_key, rebuild_keys
-from ._packs import events_of, merge, pack, unpack
+from ._packs import events_of, merge, pack, tally, unpack
 from ._persons import forget_persons, person_uids, uid_of, user_ids_of
 from ._properties import Tracked, property_key, read_tracked, value_text
 from ._rollups import Key
@@ -286,6 +286,9 @@ def _rewrite_values_without(
     conn.execute(delete(table).where(table.c.id.in_([row_id for row_id, _ in rows])))
     if left:
         day, name = key
+        blob = pack(left)
         conn.execute(
-            insert(table).values(day=day, event=name, events=events_of(left), users=pack(left))
+            insert(table).values(
+                day=day, event=name, events=events_of(left), users=blob, counts=tally(blob)
+            )
         )

@@ -25,7 +25,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -35,7 +35,7 @@ from sqlalchemy import Connection, and_, delete, insert, select, update
 from evana._settings import check_property_name
 
 from ._bitmaps import BitmapCache, load_rows
-from ._packs import Values, events_of, merge, pack, unpack, unpack_frozen
+from ._packs import Values, events_of, merge, pack, tally, unpack, unpack_frozen, unpack_tally
 from ._rollups import Delta, Key, RollupStore
 from ._tables import (
     ALL_EVENTS,
@@ -465,17 +465,30 @@ class PropertyReader:
         if start is not None:
             where.append(table.c.day >= start)
         rows = self.conn.execute(select(table.c.id, table.c.day).where(and_(*where))).all()
-        packs = self._packs([(row_id, (day, key)) for row_id, day in rows])
+        keyed = [(row_id, (day, key)) for row_id, day in rows]
         ids_by_day: dict[dt.date, list[int]] = {}
         for row_id, day in rows:
             ids_by_day.setdefault(day, []).append(row_id)
         out: dict[str, dict[dt.date, tuple[int, AbstractBitMap | None]]] = {}
+        if not users:
+            # The counts alone: a few kilobytes a month where the bitmaps take megabytes.
+            tallies = self._tallies(keyed)
+            for day, ids in ids_by_day.items():
+                for row_id in ids:
+                    for text, count in tallies[row_id].items():
+                        if text == TOO_LONG:
+                            return None
+                        by_day = out.setdefault(text, {})
+                        known = by_day.get(day)
+                        by_day[day] = (count if known is None else known[0] + count, None)
+            return out
+        packs = self._packs(keyed)
         for day, ids in ids_by_day.items():
             found = packs[ids[0]] if len(ids) == 1 else merge(packs[i] for i in ids)
             for text, (count, bitmap) in found.items():
                 if text == TOO_LONG:
                     return None
-                out.setdefault(text, {})[day] = (count, bitmap if users else None)
+                out.setdefault(text, {})[day] = (count, bitmap)
         return out
 
     def _packs(self, rows: Sequence[tuple[int, Key]]) -> dict[int, Values]:
@@ -486,6 +499,28 @@ class PropertyReader:
             None if self.cache is None else self.cache.values,
             lambda ids: self.dialect.fetch_blobs(self.conn, property_rollups, "users", ids),
             lambda blob: (unpack_frozen(blob), len(blob)),
+        )
+
+    def _tallies(self, rows: Sequence[tuple[int, Key]]) -> dict[int, dict[str, int]]:
+        """The events per value text of rows ``(id, key)`` by id, from their ``counts``:
+        cached, the rest in one read (see :meth:`_packs`)."""
+        table = property_rollups
+
+        def fetch(ids: list[int]) -> Iterator[tuple[int, bytes]]:
+            older: list[int] = []
+            for row_id, blob in self.dialect.fetch_blobs(self.conn, table, "counts", ids):
+                if blob is None:
+                    older.append(row_id)  # appended by an older version: counts from the values
+                else:
+                    yield row_id, blob
+            for row_id, blob in self.dialect.fetch_blobs(self.conn, table, "users", older):
+                yield row_id, tally(bytes(blob))
+
+        return load_rows(
+            rows,
+            None if self.cache is None else self.cache.counts,
+            fetch,
+            lambda blob: (unpack_tally(blob), len(blob)),
         )
 
 

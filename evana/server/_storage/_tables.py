@@ -116,8 +116,9 @@ PROPERTY_ROLLUP_IDS = 1 << 40
 #: "<event>\x1f<property>": ``events`` counts the day's events of that name (each has one
 #: value; a missing property is ``null``) and ``users`` packs, per value, how many of them had
 #: it and whose they were (``_packs``: one row per key a write touched, whatever the number of
-#: values). Insights filtered or broken down by one tracked property read these instead of raw
-#: events.
+#: values); ``counts`` holds the per-value events alone (``_packs.tally``; NULL in rows written
+#: before it existed), what an insight that counts events reads. Insights filtered or broken
+#: down by one tracked property read these instead of raw events.
 property_rollups = Table(
     "property_rollups",
     metadata,
@@ -132,6 +133,7 @@ property_rollups = Table(
     Column("event", Text().with_variant(Text(collation="C"), "postgresql"), nullable=False),
     Column("events", BigInteger(), nullable=False),
     Column("users", LargeBinary(), nullable=False),
+    Column("counts", LargeBinary(), nullable=True),
     Index(None, "event", "day"),
     Index(None, "day", "event"),
     sqlite_autoincrement=True,
