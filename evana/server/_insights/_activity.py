@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-from collections.abc import Iterator, Sequence
+import functools
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 from pyroaring import AbstractBitMap, BitMap
@@ -39,14 +40,27 @@ class ActivityReader:
     """Per-day persons of one event (or any), as of one read transaction and person snapshot."""
 
     def __init__(
-        self, conn: Connection, db: Database, cache: BitmapCache | None, persons: PersonMap
+        self,
+        conn: Connection,
+        db: Database,
+        cache: BitmapCache | None,
+        persons: Callable[[], PersonMap],
     ) -> None:
         self.conn = conn
         self.dialect = db.dialect
         self.rollups = RollupReader(conn, db.dialect, cache)
         self.properties = PropertyReader(conn, db.dialect, cache)
-        self.persons = persons
         self.cache = cache
+        self._snapshot = persons
+        self._persons: PersonMap | None = None
+
+    @property
+    def persons(self) -> PersonMap:
+        """The persons as of this read, read when first asked for (in the same snapshot): a
+        count of events needs none, and is spared the read of the persons' state."""
+        if self._persons is None:
+            self._persons = self._snapshot()
+        return self._persons
 
     def by_day(
         self,
@@ -157,7 +171,7 @@ def read_activity(
 ) -> Iterator[ActivityReader]:
     """A read transaction with the persons as of it: every report counts persons."""
     with db.read() as conn:
-        yield ActivityReader(conn, db, cache, persons.snapshot(conn))
+        yield ActivityReader(conn, db, cache, functools.partial(persons.snapshot, conn))
 
 
 class PersonReports:
