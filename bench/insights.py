@@ -589,9 +589,9 @@ _NO_EVENT = "bench_never_sent"
 def _floor(http: httpx.Client, todo: list[Insight], repeat: int) -> tuple[float, float]:
     """The median warm times (ms) of the least an insight call does, and of ``/healthz``.
 
-    The first is a trend of an event never sent, over one day: HTTP, the key's lookup, the
-    read transaction with the persons as of it, one read that finds nothing and the answer's
-    JSON. No insight through the API takes less, so one whose DuckDB time is under ``floor /
+    The first is a trend of an event never sent, over one day: HTTP, the key's lookup, a
+    read transaction, one read that finds nothing and the answer's JSON (a count of events
+    reads no persons). No insight through the API takes less, so one whose DuckDB time is under ``floor /
     target`` cannot meet its target here, whatever evana computes. ``/healthz`` (no key, no
     database) is what the HTTP exchange alone costs."""
     day = min(i.payload["since"] for i in todo)
