@@ -532,7 +532,7 @@ def run_mode(
     """
     ours: list[tuple[float, float, Any]] = []
     with insight_api(url, workdir) as http:
-        floor, health = _floor(http, todo, repeat)
+        before = _floor(http, todo, repeat)
         for insight in todo:
 
             def call(insight: Insight = insight) -> dict[str, Any]:
@@ -544,6 +544,10 @@ def run_mode(
                 return response.json()  # type: ignore[no-any-return]
 
             ours.append(time_call(call, repeat))
+        # Once more after the insights, and the lower of the two: right after the server
+        # starts, the floor once came out above the warm time of a trend that does more.
+        after = _floor(http, todo, repeat)
+        floor, health = min(before[0], after[0]), min(before[1], after[1])
     rows = []
     for insight, (cold, warm, answer) in zip(todo, ours, strict=True):
         duck_cold, duck_warm, theirs = time_call(
@@ -593,7 +597,8 @@ def _floor(http: httpx.Client, todo: list[Insight], repeat: int) -> tuple[float,
     read transaction, one read that finds nothing and the answer's JSON (a count of events
     reads no persons). No insight through the API takes less, so one whose DuckDB time is under ``floor /
     target`` cannot meet its target here, whatever evana computes. ``/healthz`` (no key, no
-    database) is what the HTTP exchange alone costs."""
+    database) is what the HTTP exchange alone costs. :func:`run_mode` measures both before
+    and after the insights and keeps the lower."""
     day = min(i.payload["since"] for i in todo)
     body = {
         "since": day,
@@ -604,8 +609,8 @@ def _floor(http: httpx.Client, todo: list[Insight], repeat: int) -> tuple[float,
     def call() -> None:
         http.post("/v1/query/trends", json=body).raise_for_status()
 
-    _, warm, _ = time_call(call, max(repeat, 20))
-    _, health, _ = time_call(lambda: http.get("/healthz").raise_for_status(), max(repeat, 20))
+    _, warm, _ = time_call(call, max(repeat, 50))
+    _, health, _ = time_call(lambda: http.get("/healthz").raise_for_status(), max(repeat, 50))
     return warm, health
 
 
