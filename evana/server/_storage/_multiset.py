@@ -42,11 +42,14 @@ class _Part:
     ``words`` (``count * 2 + is_int``); never changed once made, so a cached part is shared
     by every reader."""
 
-    __slots__ = ("_ranks", "values", "words")
+    __slots__ = ("_own", "_ranks", "total", "values", "words")
 
     def __init__(self, values: np.ndarray, words: np.ndarray) -> None:
         self.values, self.words = values, words
         self._ranks: np.ndarray | None = None
+        self._own: dict[int, int] = {}
+        #: How many numbers it holds.
+        self.total = int((words >> np.uint64(1)).sum()) if len(words) else 0
 
     @property
     def ranks(self) -> np.ndarray:
@@ -57,9 +60,13 @@ class _Part:
             self._ranks = np.cumsum(self.words >> np.uint64(1))
         return self._ranks
 
-    @property
-    def total(self) -> int:
-        return int(self.ranks[-1]) if len(self.values) else 0
+    def own(self, p: int) -> int:
+        """The index of this part's own nearest-rank percentile ``p`` (it holds some numbers),
+        kept like the running counts: a cached day answers its own percentile at once."""
+        at = self._own.get(p)
+        if at is None:
+            at = self._own[p] = int(self.ranks.searchsorted(max(-(-p * self.total // 100), 1)))
+        return at
 
 
 class Multiset:
@@ -176,7 +183,7 @@ class Multiset:
         rank = max(-(-p * n // 100), 1)
         if len(parts) == 1:
             (part,) = parts
-            i = int(part.ranks.searchsorted(rank))
+            i = part.own(p)
             return _number(float(part.values[i]), int(part.words[i]))
         # Several parts (days), each sorted already: rather than sorting them together (20 ms
         # for 30 days of 50,000 distinct numbers), sort only the numbers that can be the one
@@ -198,9 +205,7 @@ def _reaching(parts: list[_Part], p: int, rank: int) -> int | float:
     the number. One sort of the candidates, where a bisection over them made a search in
     every part at each of its 12 steps.
     """
-    own = [
-        part.values[part.ranks.searchsorted(max(-(-p * part.total // 100), 1))] for part in parts
-    ]
+    own = [part.values[part.own(p)] for part in parts]
     low, high = min(own), max(own)
     below = 0
     values, words = [], []
