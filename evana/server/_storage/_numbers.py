@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, Table, delete, func, insert, select
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select
 
 from ._dialect import any_of, delete_and_read, dialect_of
 from ._multiset import EXACT_INT, Multiset
@@ -220,6 +220,17 @@ def summary_of(row: Any, values: bytes | Multiset | None = None) -> Summary:
     )
 
 
+#: A key's summaries over days, without their multisets (whether each has one: ``known``);
+#: built once, as every trend of a number reads it (see ``_keys._BY_ID``).
+_SUMMARIES = select(
+    *[c for c in number_rollups.c if c.name != "values"],
+    number_rollups.c["values"].is_not(None).label("known"),
+).where(
+    number_rollups.c.event == bindparam("key"),
+    number_rollups.c.day.between(bindparam("start"), bindparam("end")),
+)
+
+
 def number_summaries(
     conn: Connection,
     event: str,
@@ -237,16 +248,12 @@ def number_summaries(
     and ids never reused), and kept decoded, with the running counts a percentile makes; a
     row merged away between the two reads makes it read again without the cache.
     """
-    where = (
-        number_rollups.c.event == number_key(event, prop),
-        number_rollups.c.day.between(start, end),
-    )
+    key = number_key(event, prop)
     if with_values and cache is None:
+        where = (number_rollups.c.event == key, number_rollups.c.day.between(start, end))
         rows = list(conn.execute(select(number_rollups).where(*where)))
     else:
-        known = number_rollups.c["values"].is_not(None).label("known")
-        columns = [c for c in number_rollups.c if c.name != "values"]
-        rows = list(conn.execute(select(*columns, known).where(*where)))
+        rows = list(conn.execute(_SUMMARIES, {"key": key, "start": start, "end": end}))
     blobs: dict[int, Multiset] = {}
     if with_values and cache is not None:
         live: dict[Hashable, set[int]] = {}
