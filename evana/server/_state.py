@@ -47,7 +47,9 @@ class AppState:
         return f"<AppState {mode}, {self.db.engine.url.render_as_string(hide_password=True)}>"
 
 
-def get_state(request: Request) -> AppState:
-    """FastAPI dependency: the state the lifespan built."""
+async def get_state(request: Request) -> AppState:
+    """FastAPI dependency: the state the lifespan built. A coroutine, though it awaits
+    nothing: FastAPI runs a plain function dependency in its thread pool, a hop to another
+    thread and back on every request for an attribute read."""
     state: AppState = request.state.evana
     return state
