@@ -11,6 +11,8 @@ from evana.server._auth import require
 from evana.server._errors import BAD_BODY, ERROR_RESPONSES
 from evana.server._state import AppState, get_state
 
+from ._threads import in_thread
+
 __all__ = ["router"]
 
 router = APIRouter(
@@ -24,6 +26,7 @@ State = Annotated[AppState, Depends(get_state)]
 
 
 @router.post("/trends", response_model=Trends, summary="Trends")
+@in_thread
 def trends(state: State, query: TrendsQuery) -> Trends:
     """Per interval (day, ISO week, month) overlapping [since, until], a math over each series'
     events (total, distinct persons, or sum/avg/min/max/median/p90/p95/p99 of a numeric
@@ -33,6 +36,7 @@ def trends(state: State, query: TrendsQuery) -> Trends:
 
 
 @router.post("/funnel", response_model=FunnelResult, summary="Funnel")
+@in_thread
 def funnel(state: State, query: FunnelQuery) -> FunnelResult:
     """Persons who went through the steps within the window (ordered, or in any order), the
     conversion from the first step, and the median time between steps.

@@ -23,6 +23,7 @@ from evana.server._insights import parse_where
 from evana.server._state import AppState, get_state
 
 from ._dates import DATE_QUERY, FORMS, Since, Until, day_range, parse_day, today
+from ._threads import in_thread
 
 __all__ = ["router"]
 
@@ -65,6 +66,7 @@ Event = Annotated[
 
 def _active_route(kind: str, window: str) -> None:
     @router.get(f"/{kind}", response_model=ActiveUsers, summary=f"{kind.upper()}: {window}")
+    @in_thread
     def route(
         state: State, since: Since = None, until: Until = None, where: Where = None
     ) -> ActiveUsers:
@@ -80,6 +82,7 @@ _active_route("mau", "distinct users active in the 30 days ending that day")
 
 
 @router.get("/top-events", response_model=TopEvents, summary="Top events")
+@in_thread
 def top_events(
     state: State,
     since: Since = None,
@@ -95,6 +98,7 @@ def top_events(
 
 
 @router.get("/retention", response_model=Retention, summary="Retention cohorts")
+@in_thread
 def retention(
     state: State,
     since: RetentionSince = None,
@@ -137,6 +141,7 @@ def retention(
 
 
 @router.get("/stickiness", response_model=Stickiness, summary="Stickiness")
+@in_thread
 def stickiness(
     state: State,
     since: Since = None,
@@ -151,6 +156,7 @@ def stickiness(
 
 
 @router.get("/lifecycle", response_model=Lifecycle, summary="Lifecycle")
+@in_thread
 def lifecycle(
     state: State,
     since: Since = None,
