@@ -78,12 +78,15 @@ _COPY_EVENTS = (
     " FROM STDIN (FORMAT BINARY)"
 )
 _COPY_EVENTS_TYPES = ["uuid", "text", "text", "timestamptz", "jsonb", "timestamptz"]
-_COPY_ROLLUPS = "COPY {} (day, event, events, users) FROM STDIN (FORMAT BINARY)"
-_COPY_ROLLUPS_TYPES = ["date", "text", "int8", "bytea"]
-_COPY_VALUES = (
-    "COPY property_rollups (day, event, events, users, counts) FROM STDIN (FORMAT BINARY)"
-)
-_COPY_VALUES_TYPES = [*_COPY_ROLLUPS_TYPES, "bytea"]
+_ROLLUP_COLUMNS = ("day", "event", "events", "users")
+#: The binary COPY type of each column a rollup append writes.
+_ROLLUP_TYPES = {
+    "day": "date",
+    "event": "text",
+    "events": "int8",
+    "users": "bytea",
+    "counts": "bytea",
+}
 _COPY_TIMES = "COPY event_times (day, event, times) FROM STDIN (FORMAT BINARY)"
 _COPY_TIMES_TYPES = ["date", "text", "bytea"]
 _INSERT_NEW = """
@@ -92,6 +95,16 @@ _INSERT_NEW = """
     FROM evana_staging ORDER BY event_id
     ON CONFLICT DO NOTHING
     RETURNING event_id"""
+
+
+def _appended(
+    rows: Sequence[RollupRow], table: Table
+) -> tuple[tuple[str, ...], Sequence[tuple[Any, ...]]]:
+    """The columns and rows that :meth:`Dialect.append_rollups` writes: a property rollup
+    row gets its ``counts`` (``_packs.tally``) beside its values."""
+    if table is not property_rollups:
+        return _ROLLUP_COLUMNS, rows
+    return (*_ROLLUP_COLUMNS, "counts"), [(*row, tally(row[3])) for row in rows]
 
 
 def _sqlite_time(value: dt.datetime) -> str:
@@ -251,14 +264,8 @@ class Dialect:
         or ``property_rollups``, whose rows get their ``counts`` too); ids come from the
         table."""
         if rows:
-            conn.execute(
-                insert(table),
-                [
-                    {"day": d, "event": e, "events": n, "users": u}
-                    | ({"counts": tally(u)} if table is property_rollups else {})
-                    for d, e, n, u in rows
-                ],
-            )
+            columns, written = _appended(rows, table)
+            conn.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in written])
 
     def append_times(self, conn: Connection, rows: Sequence[tuple[dt.date, str, bytes]]) -> None:
         """Insert event-times rows (day, event, packed records); ids come from the table."""
@@ -460,12 +467,12 @@ class PostgresDialect(Dialect):
             return
         raw = conn.connection.driver_connection
         assert raw is not None
-        values = table is property_rollups
-        command = _COPY_VALUES if values else _COPY_ROLLUPS.format(table.name)
+        columns, written = _appended(rows, table)
+        command = f"COPY {table.name} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)"
         with raw.cursor(binary=True) as cur, cur.copy(command) as copy:
-            copy.set_types(_COPY_VALUES_TYPES if values else _COPY_ROLLUPS_TYPES)
-            for row in rows:
-                copy.write_row((*row, tally(row[3])) if values else row)
+            copy.set_types([_ROLLUP_TYPES[column] for column in columns])
+            for row in written:
+                copy.write_row(row)
 
     def append_times(self, conn: Connection, rows: Sequence[tuple[dt.date, str, bytes]]) -> None:
         # Binary COPY, as for the rollups: a write appends a row per (day, event) it touched.

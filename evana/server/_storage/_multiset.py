@@ -42,14 +42,12 @@ class _Part:
     ``words`` (``count * 2 + is_int``); never changed once made, so a cached part is shared
     by every reader."""
 
-    __slots__ = ("_own", "_ranks", "total", "values", "words")
+    __slots__ = ("_own", "_ranks", "values", "words")
 
     def __init__(self, values: np.ndarray, words: np.ndarray) -> None:
         self.values, self.words = values, words
         self._ranks: np.ndarray | None = None
         self._own: dict[int, int] = {}
-        #: How many numbers it holds.
-        self.total = int((words >> np.uint64(1)).sum()) if len(words) else 0
 
     @property
     def ranks(self) -> np.ndarray:
@@ -59,6 +57,11 @@ class _Part:
         if self._ranks is None:
             self._ranks = np.cumsum(self.words >> np.uint64(1))
         return self._ranks
+
+    @property
+    def total(self) -> int:
+        """How many numbers it holds (the last running count)."""
+        return int(self.ranks[-1]) if len(self.values) else 0
 
     def own(self, p: int) -> int:
         """The index of this part's own nearest-rank percentile ``p`` (it holds some numbers),
