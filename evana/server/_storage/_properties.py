@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -194,30 +193,60 @@ def property_deltas(
     per tracked property whose rollups cover the day (``every_day``: all of them, the
     backfill's case), per value text, the events that had it (``null``: none).
 
-    Events are grouped by (day, event) first and each property's values are told apart by
-    (type, value) (``1``, ``1.0`` and ``True`` are equal in Python, not in JSON), so a value's
-    JSON text is made once per group, not once per event.
+    One pass over the events puts each one's uid in a cell per property, keyed by (day,
+    event) and the value's identity (:func:`_identity`), so a value's JSON text is made once
+    per cell, not once per event.
     """
     props = list(tracked.through)
     if not props:
         return {}
-    groups: defaultdict[tuple[dt.date, str], list[tuple[int, Any]]] = defaultdict(list)
+    # Per (day, event): per property covered, its name and its cells (per value identity,
+    # the value and the uids that had it).
+    groups: dict[tuple[dt.date, str], list[tuple[str, dict[Any, tuple[Any, list[int]]]]]] = {}
     for day, name, uid, properties in rows:
-        if name not in PERSON_EVENTS:
-            groups[(day, name)].append((uid, properties if isinstance(properties, dict) else {}))
-    out: dict[Key, dict[str, Delta]] = {}
-    for (day, name), items in groups.items():
-        for prop in props:
-            if not every_day and not tracked.covers(prop, day):
+        group = groups.get((day, name))
+        if group is None:
+            if name in PERSON_EVENTS:
                 continue
+            group = groups[(day, name)] = [
+                (prop, {}) for prop in props if every_day or tracked.covers(prop, day)
+            ]
+        found = properties if isinstance(properties, dict) else _EMPTY
+        for prop, cells in group:
+            value = found.get(prop)
+            # A string, the common case, is its own identity.
+            ident = value if value.__class__ is str else _identity(value)
+            cell = cells.get(ident)
+            if cell is None:
+                cell = cells[ident] = (value, [])
+            cell[1].append(uid)
+    out: dict[Key, dict[str, Delta]] = {}
+    for (day, name), group in groups.items():
+        for prop, cells in group:
             values = out[(day, property_key(name, prop))] = {}
-            for value, uids in _by_value(items, prop):
-                # Distinct (type, value) keys have distinct JSON texts, but for the too-long
-                # marker, which several long values share.
+            for value, uids in cells.values():
+                # Distinct identities have distinct JSON texts, but for the too-long marker,
+                # which several long values share.
                 delta = values.setdefault(value_text(value), Delta())
                 delta.events += len(uids)
                 delta.uids += uids
     return out
+
+
+_EMPTY: dict[str, Any] = {}
+
+
+def _identity(value: Any) -> Any:
+    """What tells a property value other than a string apart as JSON would: None itself,
+    else its class with it (``1``, ``1.0`` and ``True`` are equal in Python, not in JSON), or
+    for a list or an object, which cannot be a key, its JSON text. No string equals any."""
+    if value is None:
+        return None
+    try:
+        hash(value)
+    except TypeError:
+        return ("json", value_text(value))
+    return (value.__class__, value)
 
 
 def append_values(
@@ -237,22 +266,6 @@ def append_values(
         ],
         property_rollups,
     )
-
-
-def _by_value(items: list[tuple[int, Any]], prop: str) -> Iterable[tuple[Any, list[int]]]:
-    """(value, uids) of each distinct value of ``prop`` among (uid, properties) items."""
-    by_value: dict[Any, tuple[Any, list[int]]] = {}
-    for uid, found in items:
-        value = found.get(prop)
-        try:
-            seen = by_value.get((value.__class__, value))
-        except TypeError:  # a list or an object: keyed by its JSON text
-            seen = by_value.setdefault(("json", value_text(value)), (value, []))
-        else:
-            if seen is None:
-                seen = by_value[(value.__class__, value)] = (value, [])
-        seen[1].append(uid)
-    return by_value.values()
 
 
 def write_property_deltas(
