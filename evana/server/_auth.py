@@ -12,7 +12,7 @@ throttled too, and nobody without a valid key can drain another key's bucket.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated
 
 from fastapi import Depends, Request, Security
@@ -25,6 +25,7 @@ from ._keys import Scope, allows
 from ._logging import quote
 from ._state import AppState, get_state
 from ._storage import KeyRecord
+from ._threads import in_pool
 
 log = logging.getLogger("evana.access")
 
@@ -34,7 +35,7 @@ _api_key = APIKeyHeader(name="X-API-Key", auto_error=False, description="An evan
 _bearer = HTTPBearer(auto_error=False, description="The same API key as a bearer token.")
 
 
-def require(scope: Scope) -> Callable[..., KeyRecord]:
+def require(scope: Scope) -> Callable[..., Awaitable[KeyRecord]]:
     """A dependency that admits keys of ``scope`` (or admin): 401 without a valid key, 429 over
     the key's rate limit, 403 for another scope.
 
@@ -42,31 +43,38 @@ def require(scope: Scope) -> Callable[..., KeyRecord]:
     >>> router = APIRouter(dependencies=[Depends(require("read"))])
     """
 
-    def dependency(
+    async def dependency(
         request: Request,
         state: Annotated[AppState, Depends(get_state)],
         api_key: Annotated[str | None, Security(_api_key)] = None,
         bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_bearer)] = None,
     ) -> KeyRecord:
         key = api_key or (bearer.credentials if bearer else None)
-        cookie = request.cookies.get(SESSION_COOKIE) if key is None else None
-        session = verify(cookie, state.keys) if cookie else None
-        if session is None:
-            return admit(state, key, scope, request)
-        _charge(state, session.record)
-        check_csrf(session, request.method, request.headers.get(CSRF_HEADER))
-        _check_scope(session.record, scope, request)
-        return session.record
+        # The key's lookup reads the database: in the request pool, never on the event loop.
+        return await in_pool(_authorize, state, key, scope, request)
 
     dependency.__name__ = f"require_{scope}"
     return dependency
+
+
+def _authorize(state: AppState, key: str | None, scope: Scope, request: Request) -> KeyRecord:
+    """The record of the key sent in a header, else of the dashboard's session cookie."""
+    cookie = request.cookies.get(SESSION_COOKIE) if key is None else None
+    session = verify(cookie, state.keys) if cookie else None
+    if session is None:
+        return admit(state, key, scope, request)
+    _charge(state, session.record)
+    check_csrf(session, request.method, request.headers.get(CSRF_HEADER))
+    _check_scope(session.record, scope, request)
+    return session.record
 
 
 def admit(state: AppState, key: str | None, scope: Scope, request: Request) -> KeyRecord:
     """Authenticate ``key`` (401), charge its rate limit (429), check its scope (403).
 
     For routes whose key is not in a header: the PostHog and Segment formats carry it in the
-    body too, so they call this once the body is read.
+    body too, so they call this once the body is read, in the request pool (``in_pool``): it
+    reads the database.
     """
     record = state.keys.authenticate(key)
     _charge(state, record)

@@ -16,6 +16,7 @@ from evana.errors import AuthenticationError
 from evana.server._auth import admit
 from evana.server._body import read_body
 from evana.server._state import AppState
+from evana.server._threads import in_pool
 from evana.server._wire import Decoded, accept, key_from_headers
 
 __all__ = ["Decode", "receive"]
@@ -41,7 +42,7 @@ async def receive(
     received_at = dt.datetime.now(dt.UTC)
     header_key = key_from_headers(request.headers)
     if header_key is not None:
-        admit(state, header_key, "ingest", request)
+        await in_pool(admit, state, header_key, "ingest", request)
     with state.ingest.bodies.hold() as take:
         if request.method == "GET":
             body = request.url.query.encode()
@@ -60,5 +61,5 @@ async def receive(
                     f"missing API key: send an evana ingest key as the SDK's {key_hint}"
                     " or as Authorization: Bearer"
                 )
-            admit(state, decoded.key, "ingest", request)
+            await in_pool(admit, state, decoded.key, "ingest", request)
         await accept(state.ingest, decoded, source=source, received_at=received_at)

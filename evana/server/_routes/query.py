@@ -10,8 +10,7 @@ from evana.insights import FunnelQuery, FunnelResult, Trends, TrendsQuery
 from evana.server._auth import require
 from evana.server._errors import BAD_BODY, ERROR_RESPONSES
 from evana.server._state import AppState, get_state
-
-from ._threads import in_thread
+from evana.server._threads import in_thread
 
 __all__ = ["router"]
 

@@ -21,9 +21,9 @@ from evana.server._auth import require
 from evana.server._errors import ERROR_RESPONSES
 from evana.server._insights import parse_where
 from evana.server._state import AppState, get_state
+from evana.server._threads import in_thread
 
 from ._dates import DATE_QUERY, FORMS, Since, Until, day_range, parse_day, today
-from ._threads import in_thread
 
 __all__ = ["router"]
 
