@@ -90,12 +90,19 @@ def _add(days: Days, day: dt.date, count: int, persons: AbstractBitMap | None) -
     days[day] = (total + count, both)
 
 
-def _merge(parts: Sequence[Days]) -> Days:
+def _merge(parts: Sequence[Days], users: bool) -> Days:
+    """The days of several groups as one (``$other``); without ``users``, counts alone."""
     out: Days = {}
+    if users:
+        for part in parts:
+            for day, (count, persons) in part.items():
+                _add(out, day, count, persons)
+        return out
+    counts: dict[dt.date, int] = {}
     for part in parts:
-        for day, (count, persons) in part.items():
-            _add(out, day, count, persons)
-    return out
+        for day, (count, _) in part.items():
+            counts[day] = counts.get(day, 0) + count
+    return {day: (count, None) for day, count in counts.items()}
 
 
 def property_by_day(
@@ -190,7 +197,7 @@ def property_trends(query: TrendsQuery, reader: ActivityReader) -> Trends | None
             _result(query, number, label, groups[label], total, spans) for label, total in kept
         )
         if rest:
-            other = _merge([groups[label] for label, _ in rest])
+            other = _merge([groups[label] for label, _ in rest], users)
             results.append(_result(query, number, OTHER, other, _math(other, users), spans))
     return Trends(interval=query.interval, since=query.since, until=query.until, results=results)
 

@@ -435,6 +435,15 @@ def _midnight(day: dt.date) -> dt.datetime:
     return dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC)
 
 
+def _summed(tallies: Iterable[Mapping[str, int]]) -> dict[str, int]:
+    """The events per value text of several rows of one key (a day not yet compacted)."""
+    out: dict[str, int] = {}
+    for counts in tallies:
+        for text, count in counts.items():
+            out[text] = out.get(text, 0) + count
+    return out
+
+
 class PropertyReader:
     """Reads of the property rollups, within one read transaction."""
 
@@ -487,13 +496,14 @@ class PropertyReader:
             # The counts alone: a few kilobytes a month where the bitmaps take megabytes.
             tallies = self._tallies(keyed)
             for day, ids in ids_by_day.items():
-                for row_id in ids:
-                    for text, count in tallies[row_id].items():
-                        if text == TOO_LONG:
-                            return None
-                        by_day = out.setdefault(text, {})
-                        known = by_day.get(day)
-                        by_day[day] = (count if known is None else known[0] + count, None)
+                counts = tallies[ids[0]] if len(ids) == 1 else _summed(tallies[i] for i in ids)
+                if TOO_LONG in counts:
+                    return None
+                for text, count in counts.items():
+                    by_day = out.get(text)
+                    if by_day is None:
+                        by_day = out[text] = {}
+                    by_day[day] = (count, None)
             return out
         packs = self._packs(keyed)
         for day, ids in ids_by_day.items():
