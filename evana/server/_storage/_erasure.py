@@ -18,8 +18,9 @@ from pyroaring import BitMap
 from sqlalchemy import Connection, delete, insert, select
 
 from ._database import Database
+from ._dialect import dialect_of
 from ._numbers import number_key, rebuild_keys
-from ._packs import events_of, merge, pack, tally, unpack
+from ._packs import events_of, merge, pack, unpack
 from ._persons import forget_persons, person_uids, uid_of, user_ids_of
 from ._properties import Tracked, property_key, read_tracked, value_text
 from ._rollups import Key
@@ -286,9 +287,5 @@ def _rewrite_values_without(
     conn.execute(delete(table).where(table.c.id.in_([row_id for row_id, _ in rows])))
     if left:
         day, name = key
-        blob = pack(left)
-        conn.execute(
-            insert(table).values(
-                day=day, event=name, events=events_of(left), users=blob, counts=tally(blob)
-            )
-        )
+        # The dialect's append, which gives the row its counts as every writer's row gets them.
+        dialect_of(conn).append_rollups(conn, [(day, name, events_of(left), pack(left))], table)
