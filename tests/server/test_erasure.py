@@ -125,9 +125,7 @@ def test_events_of_the_user_stored_during_the_erasure_stay_counted(pg_url: str) 
         top = service.top_events(day.date(), day.date(), 5).events
         assert [(e.event, e.count, e.users) for e in top] == [("view", 2, 2)]
         with db.read() as conn:
-            plans = PropertyReader(conn, db.dialect).values(
-                "view", "plan", day.date(), day.date(), users=True
-            )
+            plans = PropertyReader(conn, db.dialect).values("view", "plan", day.date(), day.date())
         assert plans is not None
         # bob's free view, and ann's late pro view: ann is gone from free, kept in pro.
         assert {text: len(found[day.date()][1] or ()) for text, found in plans.items()} == {

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import bisect
 import datetime as dt
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Protocol
 
 from pyroaring import AbstractBitMap, BitMap
 
@@ -32,8 +32,10 @@ if TYPE_CHECKING:
 
 __all__ = ["number_trends", "property_by_day", "property_top_events", "property_trends"]
 
-#: Per day: the events and the persons (None when not asked for) of some values.
-Days = dict[dt.date, tuple[int, AbstractBitMap | None]]
+#: Per day: the events and the persons of some values.
+Days = dict[dt.date, tuple[int, AbstractBitMap]]
+
+_UNSEEN: list[int] = []  # a value text not judged yet (see _counts)
 
 
 def _one_property(where: Sequence[Filter], breakdown: str | None = None) -> str | None:
@@ -47,6 +49,22 @@ def _one_property(where: Sequence[Filter], breakdown: str | None = None) -> str 
     return None if key.startswith(PERSON_PREFIX) else key
 
 
+def _passing(
+    prop: str, where: Sequence[Filter], by_value: bool
+) -> Callable[[str], tuple[bool, str | None]]:
+    """Of a value text of ``prop``: whether it passes ``where``, and its group (its breakdown
+    text with ``by_value``, else None)."""
+    holds = compile_where(where)
+
+    def judge(text: str) -> tuple[bool, str | None]:
+        value = None if text == MISSING_VALUE else json_value(text)
+        if holds is not None and not holds({} if value is None else {prop: value}, None):
+            return False, None
+        return True, breakdown_text(value) if by_value else None
+
+    return judge
+
+
 def _groups(
     reader: ActivityReader,
     event: str,
@@ -55,54 +73,75 @@ def _groups(
     end: dt.date,
     where: Sequence[Filter],
     *,
-    users: bool,
     by_value: bool,
 ) -> dict[str | None, Days] | None:
-    """The events (and persons) per day of the values of ``prop`` that pass ``where``, grouped
+    """The events and persons per day of the values of ``prop`` that pass ``where``, grouped
     by their breakdown text (``by_value``; else all under None); None: not answerable here."""
-    values = reader.properties.values(event, prop, start, end, users=users)
+    values = reader.properties.values(event, prop, start, end)
     if values is None:
         return None
-    holds = compile_where(where)
+    judge = _passing(prop, where, by_value)
     out: dict[str | None, Days] = {}
     for text, by_day in values.items():
-        value = None if text == MISSING_VALUE else json_value(text)
-        if holds is not None and not holds({} if value is None else {prop: value}, None):
-            continue
-        label = breakdown_text(value) if by_value else None
-        if label not in out and not users:
-            out[label] = dict(by_day)  # counts alone, and the first value of its label
+        passes, label = judge(text)
+        if not passes:
             continue
         group = out.setdefault(label, {})
         for day, (count, bitmap) in by_day.items():
-            persons = None if bitmap is None else reader.persons.translate(bitmap)
-            _add(group, day, count, persons)
+            _add(group, day, count, reader.persons.translate(bitmap))
     return out
 
 
-def _add(days: Days, day: dt.date, count: int, persons: AbstractBitMap | None) -> None:
+def _counts(
+    reader: ActivityReader,
+    event: str,
+    prop: str,
+    start: dt.date,
+    end: dt.date,
+    spans: Sequence[tuple[dt.date, dt.date]],
+    where: Sequence[Filter],
+    *,
+    by_value: bool,
+) -> dict[str | None, list[int]] | None:
+    """The events of [start, end] in each of ``spans`` (contiguous, in order, covering it) of
+    the values of ``prop`` that pass ``where``, grouped as :func:`_groups` groups them, from
+    the values' counts alone: one pass adding each day's counts, each value judged once.
+    None: not answerable here."""
+    days = reader.properties.tallies(event, prop, start, end)
+    if days is None:
+        return None
+    judge = _passing(prop, where, by_value)
+    starts = [first for first, _ in spans]
+    out: dict[str | None, list[int]] = {}
+    rows: dict[str, list[int] | None] = {}  # per value text, its group's row (None: left out)
+    for day, counts in days:
+        at = bisect.bisect_right(starts, day) - 1
+        for text, count in counts.items():
+            row = rows.get(text, _UNSEEN)
+            if row is _UNSEEN:
+                passes, label = judge(text)
+                row = rows[text] = out.setdefault(label, [0] * len(spans)) if passes else None
+            if row is not None:
+                row[at] += count
+    return out
+
+
+def _add(days: Days, day: dt.date, count: int, persons: AbstractBitMap) -> None:
     known = days.get(day)
     if known is None:
         days[day] = (count, persons)
         return
     total, seen = known
-    both = None if persons is None or seen is None else BitMap.union(seen, persons)
-    days[day] = (total + count, both)
+    days[day] = (total + count, BitMap.union(seen, persons))
 
 
-def _merge(parts: Sequence[Days], users: bool) -> Days:
-    """The days of several groups as one (``$other``); without ``users``, counts alone."""
+def _merge(parts: Sequence[Days]) -> Days:
+    """The days of several groups as one (``$other``)."""
     out: Days = {}
-    if users:
-        for part in parts:
-            for day, (count, persons) in part.items():
-                _add(out, day, count, persons)
-        return out
-    counts: dict[dt.date, int] = {}
     for part in parts:
-        for day, (count, _) in part.items():
-            counts[day] = counts.get(day, 0) + count
-    return {day: (count, None) for day, count in counts.items()}
+        for day, (count, persons) in part.items():
+            _add(out, day, count, persons)
+    return out
 
 
 def property_by_day(
@@ -121,7 +160,7 @@ def property_by_day(
     names = [event] if event is not None else reader.rollups.event_names(start, end)
     found: dict[dt.date, list[AbstractBitMap]] = {}
     for name in names:
-        groups = _groups(reader, name, prop, start, end, where, users=True, by_value=False)
+        groups = _groups(reader, name, prop, start, end, where, by_value=False)
         if groups is None:
             return None
         for day, (_, persons) in groups.get(None, {}).items():
@@ -144,17 +183,17 @@ def property_top_events(
         return None
     counts: list[tuple[str, int]] = []
     for name in reader.rollups.event_names(start, end):
-        groups = _groups(reader, name, prop, start, end, where, users=False, by_value=False)
-        if groups is None:
+        found = _counts(reader, name, prop, start, end, [(start, end)], where, by_value=False)
+        if found is None:
             return None
-        total = _math(groups.get(None, {}), users=False)
+        total = sum(found.get(None, ()))
         if total:
             counts.append((name, total))
     out = []
     for name, total in sorted(counts, key=lambda item: (-item[1], item[0]))[:limit]:
-        groups = _groups(reader, name, prop, start, end, where, users=True, by_value=False)
+        groups = _groups(reader, name, prop, start, end, where, by_value=False)
         assert groups is not None  # the same property, as ready as a moment ago
-        out.append((name, total, _math(groups.get(None, {}), users=True)))
+        out.append((name, total, _persons(groups.get(None, {}))))
     return out
 
 
@@ -173,46 +212,109 @@ def property_trends(query: TrendsQuery, reader: ActivityReader) -> Trends | None
     results: list[TrendResult] = []
     for number, series in enumerate(query.series):
         assert series.event is not None
-        users = series.math == "users"
-        groups = _groups(
-            reader,
-            series.event,
-            prop,
-            query.since,
-            query.until,
-            series.where,
-            users=users,
-            by_value=query.breakdown is not None,
-        )
+        by_value = query.breakdown is not None
+        if series.math == "total":
+            found = _counts(
+                reader,
+                series.event,
+                prop,
+                query.since,
+                query.until,
+                spans,
+                series.where,
+                by_value=by_value,
+            )
+            groups: _Groups | None = None if found is None else _Counted(found, len(spans))
+        else:
+            days = _groups(
+                reader,
+                series.event,
+                prop,
+                query.since,
+                query.until,
+                series.where,
+                by_value=by_value,
+            )
+            groups = None if days is None else _Persons(days, spans)
         if groups is None:
             return None
-        if query.breakdown is None:
-            days = groups.get(None, {})
-            results.append(_result(query, number, None, days, _math(days, users), spans))
-            continue
-        totals = {label: _math(days, users) for label, days in groups.items()}
-        ranked = sorted(totals.items(), key=rank_key)
+        ranked = sorted(groups.totals(), key=rank_key)
+        if not by_value:
+            ranked = ranked or [(None, 0)]
         kept, rest = ranked[: query.breakdown_limit], ranked[query.breakdown_limit :]
         results.extend(
-            _result(query, number, label, groups[label], total, spans) for label, total in kept
+            _result(query, number, label, groups.points([label]), total, spans)
+            for label, total in kept
         )
         if rest:
-            other = _merge([groups[label] for label, _ in rest], users)
-            results.append(_result(query, number, OTHER, other, _math(other, users), spans))
+            labels = [label for label, _ in rest]
+            points, total = groups.points(labels), groups.total(labels)
+            results.append(_result(query, number, OTHER, points, total, spans))
     return Trends(interval=query.interval, since=query.since, until=query.until, results=results)
+
+
+class _Groups(Protocol):
+    """A series' groups (breakdown values): their totals, and points per span of some."""
+
+    def totals(self) -> list[tuple[str | None, int]]: ...
+
+    def points(self, labels: Sequence[str | None]) -> list[int]: ...
+
+    def total(self, labels: Sequence[str | None]) -> int: ...
+
+
+class _Counted:
+    """Events: each group's count per span (see :func:`_counts`)."""
+
+    def __init__(self, rows: dict[str | None, list[int]], spans: int) -> None:
+        self.rows = rows
+        self.spans = spans
+
+    def totals(self) -> list[tuple[str | None, int]]:
+        return [(label, sum(row)) for label, row in self.rows.items()]
+
+    def points(self, labels: Sequence[str | None]) -> list[int]:
+        rows = [self.rows[label] for label in labels if label in self.rows]
+        if len(rows) < 2:
+            return rows[0] if rows else [0] * self.spans
+        return [sum(span) for span in zip(*rows, strict=True)]
+
+    def total(self, labels: Sequence[str | None]) -> int:
+        return sum(sum(self.rows[label]) for label in labels)
+
+
+class _Persons:
+    """Distinct persons: each group's bitmaps per day (see :func:`_groups`)."""
+
+    def __init__(self, groups: dict[str | None, Days], spans: Sequence[tuple[dt.date, dt.date]]):
+        self.groups = groups
+        self.spans = spans
+
+    def totals(self) -> list[tuple[str | None, int]]:
+        return [(label, _persons(days)) for label, days in self.groups.items()]
+
+    def points(self, labels: Sequence[str | None]) -> list[int]:
+        return _by_span(self._days(labels), self.spans)
+
+    def total(self, labels: Sequence[str | None]) -> int:
+        return _persons(self._days(labels))
+
+    def _days(self, labels: Sequence[str | None]) -> Days:
+        parts = [self.groups[label] for label in labels if label in self.groups]
+        return parts[0] if len(parts) == 1 else _merge(parts)
 
 
 def _result(
     query: TrendsQuery,
     number: int,
     label: str | None,
-    days: Days,
+    values: Sequence[int],
     total: int,
     spans: Sequence[tuple[dt.date, dt.date]],
 ) -> TrendResult:
-    """One result of series ``number``: a point per period and the whole range's ``total``."""
+    """One result of series ``number``: ``values``, one per period, and the whole range's
+    ``total``."""
     series = query.series[number]
-    users = series.math == "users"
     return TrendResult.model_validate(
         {
             "series": number,
@@ -221,36 +323,28 @@ def _result(
             "breakdown": label,
             "points": [
                 {"date": start, "value": value}
-                for (start, _), value in zip(spans, _by_span(days, users, spans), strict=True)
+                for (start, _), value in zip(spans, values, strict=True)
             ],
             "total": total,
         }
     )
 
 
-def _by_span(days: Days, users: bool, spans: Sequence[tuple[dt.date, dt.date]]) -> list[int]:
-    """Events or distinct persons of each span (contiguous, in order), in one pass over the
-    days."""
+def _by_span(days: Days, spans: Sequence[tuple[dt.date, dt.date]]) -> list[int]:
+    """Distinct persons of each span (contiguous, in order), in one pass over the days."""
     starts = [start for start, _ in spans]
-    counts = [0] * len(spans)
     parts: list[list[AbstractBitMap]] = [[] for _ in spans]
-    for day, (count, persons) in days.items():
+    for day, (_, persons) in days.items():
         at = bisect.bisect_right(starts, day) - 1
         if at < 0 or day > spans[at][1]:
             continue
-        counts[at] += count
-        if persons is not None:
-            parts[at].append(persons)
-    if not users:
-        return counts
+        parts[at].append(persons)
     return [len(BitMap.union(*found)) if found else 0 for found in parts]
 
 
-def _math(days: Days, users: bool) -> int:
-    """Events or distinct persons of every day of ``days``."""
-    if not users:
-        return sum(count for count, _ in days.values())
-    parts = [persons for _, persons in days.values() if persons is not None]
+def _persons(days: Days) -> int:
+    """Distinct persons of every day of ``days``."""
+    parts = [persons for _, persons in days.values()]
     return len(BitMap.union(*parts)) if parts else 0
 
 

@@ -473,12 +473,11 @@ class PropertyReader:
             self.conn, name, prop, start, end, with_values=with_values, cache=cache
         )
 
-    def values(
-        self, name: str, prop: str, start: dt.date | None, end: dt.date, *, users: bool
-    ) -> dict[str, dict[dt.date, tuple[int, AbstractBitMap | None]]] | None:
-        """Per value text of ``prop`` on events ``name`` in [start, end], per day, (events,
-        users bitmap or None when ``users`` is False). None: the rollups cannot answer (the
-        property is not ready, or a value was too long to keep)."""
+    def _rows(
+        self, name: str, prop: str, start: dt.date | None, end: dt.date
+    ) -> tuple[list[tuple[int, Key]], dict[dt.date, list[int]]] | None:
+        """The live rows ``(id, key)`` of ``prop`` on events ``name`` in [start, end], and
+        their ids per day; None when the property is not ready."""
         if not self.tracked.ready(prop):
             return None
         table = property_rollups
@@ -487,24 +486,41 @@ class PropertyReader:
         if start is not None:
             where.append(table.c.day >= start)
         rows = self.conn.execute(select(table.c.id, table.c.day).where(and_(*where))).all()
-        keyed = [(row_id, (day, key)) for row_id, day in rows]
         ids_by_day: dict[dt.date, list[int]] = {}
         for row_id, day in rows:
             ids_by_day.setdefault(day, []).append(row_id)
-        out: dict[str, dict[dt.date, tuple[int, AbstractBitMap | None]]] = {}
-        if not users:
-            # The counts alone: a few kilobytes a month where the bitmaps take megabytes.
-            tallies = self._tallies(keyed)
-            for day, ids in ids_by_day.items():
-                counts = tallies[ids[0]] if len(ids) == 1 else _summed(tallies[i] for i in ids)
-                if TOO_LONG in counts:
-                    return None
-                for text, count in counts.items():
-                    by_day = out.get(text)
-                    if by_day is None:
-                        by_day = out[text] = {}
-                    by_day[day] = (count, None)
-            return out
+        return [(row_id, (day, key)) for row_id, day in rows], ids_by_day
+
+    def tallies(
+        self, name: str, prop: str, start: dt.date | None, end: dt.date
+    ) -> list[tuple[dt.date, Mapping[str, int]]] | None:
+        """Per day of [start, end] that has any, the events per value text of ``prop`` on
+        events ``name`` (the cache's own mappings: read them, never change them): a few
+        kilobytes a month where the bitmaps take megabytes. None: the rollups cannot answer
+        (the property is not ready, or a value was too long to keep)."""
+        rows = self._rows(name, prop, start, end)
+        if rows is None:
+            return None
+        keyed, ids_by_day = rows
+        tallies = self._tallies(keyed)
+        out: list[tuple[dt.date, Mapping[str, int]]] = []
+        for day, ids in ids_by_day.items():
+            counts = tallies[ids[0]] if len(ids) == 1 else _summed(tallies[i] for i in ids)
+            if TOO_LONG in counts:
+                return None
+            out.append((day, counts))
+        return out
+
+    def values(
+        self, name: str, prop: str, start: dt.date | None, end: dt.date
+    ) -> dict[str, dict[dt.date, tuple[int, AbstractBitMap]]] | None:
+        """Per value text of ``prop`` on events ``name`` in [start, end], per day, (events,
+        users bitmap). None: the rollups cannot answer (see :meth:`tallies`)."""
+        rows = self._rows(name, prop, start, end)
+        if rows is None:
+            return None
+        keyed, ids_by_day = rows
+        out: dict[str, dict[dt.date, tuple[int, AbstractBitMap]]] = {}
         packs = self._packs(keyed)
         for day, ids in ids_by_day.items():
             found = packs[ids[0]] if len(ids) == 1 else merge(packs[i] for i in ids)
