@@ -9,6 +9,7 @@ import threading
 import uuid
 from collections import Counter
 
+import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -17,8 +18,10 @@ from sqlalchemy import delete, func, select
 from evana.server._batch import NormalizedEvent
 from evana.server._storage import EventStore, erase_user, settle
 from evana.server._storage import _tables as tables
-from evana.server._storage._bitmaps import RowCache
+from evana.server._storage._bitmaps import BitmapCache
 from evana.server._storage._times import (
+    RECORD,
+    _by_person,
     backfill_times,
     incomplete_keys,
     micros_of,
@@ -37,7 +40,7 @@ def _stored(db, events: list[NormalizedEvent]) -> Counter:
     return Counter((uids[e.user_id], micros_of(e.timestamp), e.event) for e in events)
 
 
-def _times(db, names: list[str], cache: RowCache | None = None) -> Counter | None:
+def _times(db, names: list[str], cache: BitmapCache | None = None) -> Counter | None:
     with db.read() as conn:
         rows = read_times(conn, FIRST, LAST, names, cache)
     if rows is None:
@@ -175,7 +178,7 @@ def test_person_operations_and_the_every_event_key_have_no_times(database, names
 
 
 def test_cached_records_follow_compaction_and_erasure(database) -> None:
-    cache: RowCache = RowCache()
+    cache = BitmapCache()
     events = _events(500, 6)
     store = EventStore(database)
     for i in range(0, len(events), 50):
@@ -189,15 +192,37 @@ def test_cached_records_follow_compaction_and_erasure(database) -> None:
     assert read() == _stored(database, events)
     with database.read() as conn:
         live = conn.execute(select(func.count()).select_from(tables.event_times)).scalar_one()
-    assert len(cache) == live
+    assert len(cache.times) == live
+    assert len(cache.runs) == len(NAMES)  # each name's events, in person order
     assert read() == _stored(database, events)  # from the cache alone
     settle(database, before=LAST)
     assert read() == _stored(database, events)
     with database.read() as conn:
         live = conn.execute(select(func.count()).select_from(tables.event_times)).scalar_one()
-    assert len(cache) == live  # the merged-away rows were forgotten
+    assert len(cache.times) == live  # the merged-away rows were forgotten
     erase_user(database, "u3")
     assert read() == _stored(database, [e for e in events if e.user_id != "u3"])
+
+
+def test_each_name_comes_in_person_order(database) -> None:
+    events = _events(400, 8)
+    store = EventStore(database)
+    for i in range(0, len(events), 40):
+        store.write(events[i : i + 40])
+    with database.read() as conn:
+        rows = read_times(conn, FIRST, LAST, NAMES, BitmapCache())
+    assert rows is not None
+    for code in range(len(rows.names)):
+        uids = rows.uids[rows.codes == code]
+        assert (np.diff(uids.astype(np.int64)) >= 0).all()
+
+
+def test_person_order_keeps_each_persons_events_as_they_came() -> None:
+    records = np.array([(70000, 5), (3, 9), (70000, 1), (3, 2), (65539, 7), (3, 4)], dtype=RECORD)
+    uids, micros = _by_person([records[:3], records[3:]])
+    # 65539 and 3 share their low 16 bits: the second pass sets them apart.
+    assert uids.tolist() == [3, 3, 3, 65539, 70000, 70000]
+    assert micros.tolist() == [9, 2, 4, 7, 5, 1]
 
 
 def test_a_start_warns_while_stored_events_have_no_times(

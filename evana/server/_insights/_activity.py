@@ -141,9 +141,7 @@ class ActivityReader:
     def times_frame(self, start: dt.date, end: dt.date, names: Sequence[str]) -> Frame | None:
         """The events of ``names`` on [start, end] without properties, from event times;
         None when those are not complete for the range (raw events then answer)."""
-        rows = read_times(
-            self.conn, start, end, names, None if self.cache is None else self.cache.times
-        )
+        rows = read_times(self.conn, start, end, names, self.cache)
         return None if rows is None else Frame(rows, self.persons)
 
     def top_events(

@@ -140,6 +140,9 @@ class BitmapCache(RowCache[FrozenBitMap]):
         super().__init__(max_bytes)
         #: Records (``_times.RECORD`` arrays) of event-times rows, by row id.
         self.times: RowCache[np.ndarray] = RowCache(max_bytes)
+        #: An event name's uids and times over some days, in person order, by the ids of its
+        #: event-times rows (unions only; see ``_times.read_times``).
+        self.runs: RowCache[tuple[np.ndarray, np.ndarray]] = RowCache(max_bytes)
         #: The multisets of number rollup rows, decoded, by row id.
         self.multisets: RowCache[Multiset] = RowCache(max_bytes)
         #: The values (``_packs.Values``) of property rollup rows, by row id.

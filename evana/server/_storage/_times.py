@@ -44,7 +44,7 @@ from ._tables import ALL_EVENTS, PERSON_EVENTS, event_times, events, rollups, us
 if TYPE_CHECKING:
     from evana.server._batch import NormalizedEvent
 
-    from ._bitmaps import RowCache
+    from ._bitmaps import BitmapCache, RowCache
     from ._database import Database
     from ._insight_rows import EventRows
     from ._rollups import Key
@@ -192,15 +192,17 @@ def read_times(
     since: dt.date | None,
     until: dt.date,
     names: Sequence[str],
-    cache: RowCache[np.ndarray] | None = None,
+    cache: BitmapCache | None = None,
 ) -> EventRows | None:
     """Events of ``names`` on the UTC days [since, until] as rows (uid, µs, name; no
-    properties), from event times; None when some key of the range is not complete.
+    properties), from event times; None when some key of the range is not complete. The rows
+    come grouped by name, each name's in person order (see :func:`_by_person`).
 
     One statement reads the rollups' counts and the ids and sizes of the event-times rows, so
-    both come from one snapshot even while writers, compaction and erasures run; the records
-    then come from ``cache`` (rows are immutable, ids never reused) or are read by id. A row
-    that a compaction merged away in between makes the read decline too.
+    both come from one snapshot even while writers, compaction and erasures run; each name's
+    events then come from ``cache`` (rows are immutable, ids never reused: the same rows hold
+    the same events), or from its rows' records, cached or read by id. A row that a
+    compaction merged away in between makes the read decline too.
     """
     from ._insight_rows import EventRows
 
@@ -236,28 +238,72 @@ def read_times(
             rows.append((int(row_id), (day, name)))
     if have != expected:
         return None
-    records = _load(conn, rows, cache)
-    if records is None:
+    by_name: dict[str, list[tuple[int, Key]]] = {}
+    for row in sorted(rows, key=lambda row: (row[1][1], row[1][0], row[0])):
+        by_name.setdefault(row[1][1], []).append(row)
+    runs = _runs(conn, by_name, cache)
+    if runs is None:
         return None
-    # Grouped by name (each name's rows one run); each column gathered straight from the
-    # records' fields.
-    rows.sort(key=lambda row: (row[1][1], row[1][0], row[0]))
-    parts = [records[row_id] for row_id, _ in rows]
-    sizes = np.array([len(part) for part in parts], dtype=np.int64)
-    codes = np.array([chosen.index(key[1]) for _, key in rows], dtype=np.int32)
+    found = [name for name in chosen if name in runs]
+    sizes = np.array([len(runs[name][0]) for name in found], dtype=np.int64)
+    codes = np.array([chosen.index(name) for name in found], dtype=np.int32)
     return EventRows(
-        uids=_column(parts, "uid", np.uint32),
-        micros=_column(parts, "micros", np.int64),
+        uids=_joined([runs[name][0] for name in found], np.uint32),
+        micros=_joined([runs[name][1] for name in found], np.int64),
         codes=np.repeat(codes, sizes),
         names=chosen,
         properties=None,
     )
 
 
-def _column(parts: Sequence[np.ndarray], field: str, dtype: type[np.generic]) -> np.ndarray:
+#: A name's events over some days: uids and µs timestamps, in person order (see _by_person).
+Run = tuple[np.ndarray, np.ndarray]
+
+
+def _runs(
+    conn: Connection, by_name: Mapping[str, Sequence[tuple[int, Key]]], cache: BitmapCache | None
+) -> dict[str, Run] | None:
+    """Each name's events, of its rows ``(id, key)`` (every live row of its keys, by day):
+    cached under the rows' ids, so a funnel of the same days reads and orders them once; the
+    rest from the rows' records. None when a row is gone."""
+    ids = {name: tuple(sorted(row_id for row_id, _ in named)) for name, named in by_name.items()}
+    runs: dict[str, Run] = {}
+    if cache is not None:
+        for name, union in ids.items():
+            found = cache.runs.get_union(union)
+            if found is not None:
+                runs[name] = found
+    missing = [row for name, named in by_name.items() if name not in runs for row in named]
+    records = _load(conn, missing, None if cache is None else cache.times) if missing else {}
+    if records is None:
+        return None
+    for name, named in by_name.items():
+        if name not in runs:
+            run = runs[name] = _by_person([records[row_id] for row_id, _ in named])
+            if cache is not None:
+                cache.runs.put_union(ids[name], run, run[0].nbytes + run[1].nbytes)
+    return runs
+
+
+def _by_person(parts: Sequence[np.ndarray]) -> Run:
+    """The events of records, in uid order, each uid's in the order they came (by day, and
+    within a day mostly by time): a stable radix pass per 16 bits of the uid. A funnel's sort
+    of its steps' keys (person, then time) then finds them in order, or nearly, and only
+    checks and merges runs: a few ms a million events, where a sort from scratch takes 35-50.
+    """
+    uids = _joined([part["uid"] for part in parts], np.uint32)
+    micros = _joined([part["micros"] for part in parts], np.int64)
+    order = np.argsort((uids & 0xFFFF).astype(np.uint16), kind="stable")
+    if len(uids) and int(uids.max()) > 0xFFFF:
+        high = (uids >> 16).astype(np.uint16)[order]
+        order = order[np.argsort(high, kind="stable")]
+    return uids[order], micros[order]
+
+
+def _joined(parts: Sequence[np.ndarray], dtype: type[np.generic]) -> np.ndarray:
     if not parts:
         return np.empty(0, dtype=dtype)
-    return np.concatenate([part[field] for part in parts], dtype=dtype)
+    return np.concatenate(parts, dtype=dtype)
 
 
 def _load(
