@@ -209,10 +209,10 @@ def property_trends(query: TrendsQuery, reader: ActivityReader) -> Trends | None
     (prop,) = props
     assert prop is not None
     spans = period_spans(query.since, query.until, query.interval)
+    by_value = query.breakdown is not None
     results: list[TrendResult] = []
     for number, series in enumerate(query.series):
         assert series.event is not None
-        by_value = query.breakdown is not None
         if series.math == "total":
             found = _counts(
                 reader,
